@@ -1,1 +1,1 @@
-"""flowvox.utils"""
+"""Small helpers shared by every layer (atomic file writes, YAML-backed dataclass configs)."""
