@@ -1,0 +1,45 @@
+# flowvox set-up, demo and tests on a fresh Debian machine.
+#   make demo   installs everything and runs the main job
+#   make test   installs everything and runs lint + the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k \
+	espeak-ng sox wordnet-base pocketsphinx-testdata libsndfile1
+DEMO_DIR ?= demo-corpus
+
+.PHONY: install system-packages demo test lint clean
+
+install: system-packages $(VENV)/.installed
+
+# Debian packages: the speech engines, WordNet text and test recordings.
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# torch==2.13.0 (CPU wheel) goes in first; constraints.txt keeps every later step on it.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+demo: install
+	$(BIN)/flowvox corpus build $(DEMO_DIR) --utterances 60
+	$(BIN)/flowvox prepare $(DEMO_DIR) $(DEMO_DIR)/prepared
+	@echo "demo corpus: $(abspath $(DEMO_DIR)) (manifest.jsonl, CORPUS.md, prepared/)"
+
+lint: install
+	$(BIN)/ruff check flowvox tests benchmarks
+
+test: install lint
+	$(BIN)/pytest -n auto -q tests
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
