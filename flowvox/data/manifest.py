@@ -55,8 +55,16 @@ def parse_manifest_line(line: str, where: str) -> ManifestEntry:
     return ManifestEntry(**record)
 
 
-def iter_manifest(path: str | os.PathLike) -> Iterator[ManifestEntry]:
-    """Yield the entries of a JSONL manifest, with ``audio`` resolved to an absolute path."""
+@dataclass
+class LocatedEntry:
+    """An entry and where it came from (``file:line``, or the transcript file), for errors."""
+
+    entry: ManifestEntry
+    origin: str
+
+
+def iter_manifest_located(path: str | os.PathLike) -> Iterator[LocatedEntry]:
+    """Like ``iter_manifest``, each entry paired with its ``file:line``."""
     path = Path(path)
     if not path.is_file():
         raise FlowvoxError(f"{path}: no such manifest file")
@@ -65,9 +73,16 @@ def iter_manifest(path: str | os.PathLike) -> Iterator[ManifestEntry]:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            entry = parse_manifest_line(line, f"{path}:{number}")
+            where = f"{path}:{number}"
+            entry = parse_manifest_line(line, where)
             entry.audio = str(root / entry.audio)
-            yield entry
+            yield LocatedEntry(entry, where)
+
+
+def iter_manifest(path: str | os.PathLike) -> Iterator[ManifestEntry]:
+    """Yield the entries of a JSONL manifest, with ``audio`` resolved to an absolute path."""
+    for located in iter_manifest_located(path):
+        yield located.entry
 
 
 def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
