@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k \
-	espeak-ng sox wordnet-base pocketsphinx-testdata libsndfile1
+	espeak-ng sox wordnet-base fortunes-es pocketsphinx-testdata libsndfile1
 DEMO_DIR ?= demo-corpus
 
 .PHONY: install system-packages demo test lint clean

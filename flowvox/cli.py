@@ -47,17 +47,31 @@ def add_corpus_parser(verbs: argparse._SubParsersAction) -> None:
     )
     build.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the corpus into")
     build.add_argument(
-        "--voices", nargs="+", metavar="VOICE",
+        "--voices",
+        nargs="+",
+        metavar="VOICE",
         help="voices to use (default: the standard set; see `flowvox corpus voices`)",
     )
-    size = build.add_mutually_exclusive_group()
+    build.add_argument(
+        "--languages",
+        nargs="+",
+        metavar="LANG",
+        help="languages whose default voices to use, or to keep from --voices (en, es)",
+    )
+    size = build.add_mutually_exclusive_group(required=True)
     size.add_argument("--utterances", type=int, metavar="N", help="total utterances to build")
     size.add_argument("--hours", type=float, metavar="H", help="total hours of audio to build")
-    build.add_argument("--sample-rate", type=int, default=24000, metavar="SR",
-                       help="output sample rate in Hz (default: 24000)")
+    build.add_argument(
+        "--sample-rate",
+        type=int,
+        default=24000,
+        metavar="SR",
+        help="output sample rate in Hz (default: 24000)",
+    )
     build.add_argument("--seed", type=int, default=0, help="seed for sentence assignment")
-    build.add_argument("--workers", type=int, metavar="W",
-                       help="parallel workers (default: all cores)")
+    build.add_argument(
+        "--workers", type=int, metavar="W", help="parallel workers (default: all cores)"
+    )
     build.set_defaults(run=run_corpus_build)
     voices = actions.add_parser("voices", help="list the voices and whether their engine is here")
     voices.set_defaults(run=run_corpus_voices)
@@ -76,8 +90,9 @@ def add_prepare_parser(verbs: argparse._SubParsersAction) -> None:
     )
     prepare.add_argument("source", metavar="DATA_DIR|MANIFEST", help="dataset folder or manifest")
     prepare.add_argument("out_dir", metavar="OUT_DIR", help="folder for the prepared dataset")
-    prepare.add_argument("--mel-preset", default="vocos24k",
-                         help="vocos24k (default), hifigan22k or lafma16k")
+    prepare.add_argument(
+        "--mel-preset", default="vocos24k", help="vocos24k (default), hifigan22k or lafma16k"
+    )
     prepare.add_argument("--workers", type=int, metavar="N", help="parallel audio loaders")
     prepare.set_defaults(run=run_prepare)
 
@@ -86,25 +101,31 @@ def run_corpus_build(args: argparse.Namespace) -> None:
     from flowvox.data.corpus import CorpusConfig, build_corpus
 
     config = CorpusConfig(
-        out_dir=args.out_dir, voices=args.voices, utterances=args.utterances, hours=args.hours,
-        sample_rate=args.sample_rate, seed=args.seed, workers=args.workers,
+        out_dir=args.out_dir,
+        voices=args.voices,
+        languages=args.languages,
+        utterances=args.utterances,
+        hours=args.hours,
+        sample_rate=args.sample_rate,
+        seed=args.seed,
+        workers=args.workers,
     )
     report = build_corpus(config)
     print(report.summary())
 
 
 def run_corpus_voices(args: argparse.Namespace) -> None:
-    from flowvox.data.corpus import list_voices
+    from flowvox.data.corpus import format_voice_table, list_voices
 
-    for voice in list_voices():
-        print(voice.describe())
+    print(format_voice_table(list_voices()))
 
 
 def run_prepare(args: argparse.Namespace) -> None:
     from flowvox.data import prepare_dataset
 
-    report = prepare_dataset(args.source, args.out_dir, mel_preset=args.mel_preset,
-                             workers=args.workers)
+    report = prepare_dataset(
+        args.source, args.out_dir, mel_preset=args.mel_preset, workers=args.workers
+    )
     print(report.summary())
 
 
@@ -128,8 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flowvox: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("flowvox: interrupted (finished files are kept; run again to continue)",
-              file=sys.stderr)
+        print(
+            "flowvox: interrupted (finished files are kept; run again to continue)", file=sys.stderr
+        )
         return 130
     return 0
 

@@ -1,4 +1,8 @@
-"""Audio: wav io, resampling, loudness, silence trimming and log-mel front-ends."""
+"""Audio: wav io, resampling, loudness, silence trimming and log-mel front-ends.
+
+The mel names load torch, so they are imported on first use (``flowvox.audio.MelConfig``);
+the waveform helpers need only numpy.
+"""
 
 from flowvox.audio.io import (
     AudioClip,
@@ -11,20 +15,18 @@ from flowvox.audio.io import (
     save_audio,
     trim_silence,
 )
-from flowvox.audio.mel import MEL_PRESETS, MelConfig, MelSpectrogram, get_mel_preset
+
+_MEL_NAMES = ("MEL_PRESETS", "MelConfig", "MelSpectrogram", "get_mel_preset")
 
 __all__ = [
-    "AudioClip",
-    "MEL_PRESETS",
-    "MelConfig",
-    "MelSpectrogram",
-    "check_finite",
-    "get_mel_preset",
-    "is_silent",
-    "load_audio",
-    "loudness_normalize",
-    "peak_dbfs",
-    "resample",
-    "save_audio",
-    "trim_silence",
-]
+    "AudioClip", "check_finite", "is_silent", "load_audio", "loudness_normalize", "peak_dbfs",
+    "resample", "save_audio", "trim_silence", *_MEL_NAMES,
+]  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name in _MEL_NAMES:
+        from flowvox.audio import mel
+
+        return getattr(mel, name)
+    raise AttributeError(f"module 'flowvox.audio' has no attribute {name!r}")

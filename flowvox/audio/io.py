@@ -126,9 +126,12 @@ def trim_silence(
     """
     if is_silent(wav):
         return wav
-    import librosa
-
     frame, hop = 1024, 256
-    _, (start, end) = librosa.effects.trim(wav, top_db=top_db, frame_length=frame, hop_length=hop)
+    padded = np.pad(wav, frame // 2)  # centred frames, zero padding (as librosa.effects.trim)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]  # (frames, frame)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))  # (frames,)
+    level_db = 20.0 * np.log10(np.maximum(rms, 1e-10) / rms.max())
+    loud = np.flatnonzero(level_db > -top_db)
+    start, end = loud[0] * hop, min(len(wav), (loud[-1] + 1) * hop)
     keep = int(keep_ms * sample_rate / 1000)
     return wav[max(0, start - keep) : min(len(wav), end + keep)]

@@ -115,3 +115,17 @@ def test_trim_silence_cuts_edges():
     padded = np.concatenate([np.zeros(sr), speech, np.zeros(sr)]).astype(np.float32)
     trimmed = trim_silence(padded, sr, keep_ms=0)
     assert abs(len(trimmed) - len(speech)) <= 1024  # one analysis frame of slack
+
+
+def test_trim_silence_agrees_with_librosa():
+    import librosa
+
+    rng = np.random.default_rng(1)
+    sr = 16000
+    speech = tone(sr, 0.7) * np.hanning(int(0.7 * sr)).astype(np.float32)
+    wav = np.concatenate(
+        [1e-4 * rng.standard_normal(5000), speech, 1e-4 * rng.standard_normal(7000)]
+    )
+    wav = wav.astype(np.float32)
+    _, (start, end) = librosa.effects.trim(wav, top_db=40, frame_length=1024, hop_length=256)
+    assert len(trim_silence(wav, sr, top_db=40, keep_ms=0)) == end - start

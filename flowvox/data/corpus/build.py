@@ -22,7 +22,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
@@ -98,6 +97,21 @@ class CorpusReport:
     engines: dict[str, EngineSpeed] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)  # "utt_id: reason"
 
+    def summary(self) -> str:
+        """A few lines for people: what was built, how fast, where it is."""
+        lines = [
+            f"corpus: {self.out_dir} ({self.audio_hours:.3f} h of audio in all)",
+            f"this run: {self.built} built, {self.skipped} already there, {self.failed} failed "
+            f"of {self.planned} planned; {self.built_hours:.3f} h in {self.wall_seconds:.1f} s "
+            f"({self.hours_per_minute:.2f} h of audio per minute)",
+            f"manifest: {self.manifest}",
+            f"card: {self.card}",
+        ]
+        lines += [f"failed: {failure}" for failure in self.failures[:10]]
+        if len(self.failures) > 10:
+            lines.append(f"... and {len(self.failures) - 10} more failures (see the card)")
+        return "\n".join(lines)
+
 
 @dataclass
 class _ChunkResult:
@@ -112,6 +126,8 @@ def build_corpus(config: CorpusConfig, progress: bool = True) -> CorpusReport:
     start = time.perf_counter()
     if config.sample_rate < 8000:
         raise FlowvoxError(f"--sample-rate {config.sample_rate}: use 8000 Hz or more")
+    if config.workers is not None and config.workers < 1:
+        raise FlowvoxError(f"--workers {config.workers}: give 1 or more")
     voices = select_voices(config.voices, config.languages)
     check_available(voices)
     sources = {lang: text_source(lang) for lang in sorted({v.language for v in voices})}
@@ -218,15 +234,13 @@ def _run_chunks(
 ) -> list[_ChunkResult]:
     """Run ``build_chunk`` over all chunks: inline for one worker, else in a process pool."""
     workers = min(config.workers or os.cpu_count() or 1, max(len(chunks), 1))
-    if chunks:  # the first call imports librosa (~5 s): pay it once, before workers fork
-        trim_silence(np.full(1024, 0.5, dtype=np.float32), 16000)
     args = [(c[0].voice, c, out, config.sample_rate, config.target_lufs) for c in chunks]
     bar = dict(total=sum(len(c) for c in chunks), unit="utt", desc="corpus", disable=not progress)
     if workers <= 1:
         with tqdm(**bar) as shown:
             return [_counted(build_chunk(*a), shown) for a in args]
-    # fork: workers inherit the imported modules instead of importing torch and librosa again
-    # (~8 s each); like torch's DataLoader workers they run no torch or OpenMP code.
+    # fork: workers inherit the imported modules instead of importing them again (seconds
+    # each); like torch's DataLoader workers they run no torch or OpenMP code.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

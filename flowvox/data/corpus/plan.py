@@ -50,7 +50,10 @@ def select_voices(names: list[str] | None, languages: list[str] | None) -> list[
     if languages is not None:
         voices = [v for v in voices if v.language in languages]
     if not voices:
-        raise FlowvoxError(f"no voice left for languages {languages}; see `flowvox corpus voices`")
+        raise FlowvoxError(
+            f"no voice selected (voices {names}, languages {languages}); "
+            "see `flowvox corpus voices`"
+        )
     seen = [v.name for v in voices]
     if len(set(seen)) != len(seen):
         raise FlowvoxError(f"voices {seen} name a voice twice; give each voice once")

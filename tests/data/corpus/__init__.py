@@ -1,0 +1,1 @@
+"""Tests for flowvox.data.corpus."""
