@@ -1,6 +1,6 @@
 """Accuracy of flowvox.flow against exact answers: solver orders and likelihood error.
 
-    python benchmarks/flow_accuracy.py            # prints and writes benchmarks/results/flow_accuracy.md
+    python benchmarks/flow_accuracy.py   # prints, and writes benchmarks/results/flow_accuracy.md
 
 Solver order: dx/dt = -2 t x^2, x(0) = 1, exact x(1) = 1 / (1 + 1) = 0.5; the observed order
 is log2(error(N) / error(2N)). Likelihood: an affine flow from N(0, I) to N(mu, A A^T) in
@@ -107,7 +107,8 @@ def likelihood_errors() -> list[str]:
             err = (runs.mean(0) - truth).abs().mean()
             se = (runs.std(0) / math.sqrt(len(runs))).mean()
             rows.append(
-                f"| {str(dtype)[6:]} | hutchinson {probe} ×2, 100 runs | rk4 | 32 | {err:.3f} | {se:.3f} |"
+                f"| {str(dtype)[6:]} | hutchinson {probe} ×2, 100 runs | rk4 | 32 "
+                f"| {err:.3f} | {se:.3f} |"
             )
     return rows
 
