@@ -8,6 +8,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k \
 	espeak-ng sox wordnet-base fortunes-es pocketsphinx-testdata libsndfile1
 DEMO_DIR ?= demo-corpus
+# Installed without their declared dependencies: resemblyzer (the speaker judge; its own
+# metadata pulls the `typing` backport) and the released vocos package, the equivalence
+# oracle of tests/vocoders (it declares torchaudio, which has no build for torch 2.13).
+NO_DEPS_PACKAGES := resemblyzer==0.1.4 vocos==0.1.0 encodec==0.1.1
 
 .PHONY: install system-packages demo test lint clean
 
@@ -27,7 +31,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,eval]"
+	$(BIN)/pip install -q --no-deps $(NO_DEPS_PACKAGES)
 	touch $@
 
 demo: install
@@ -39,7 +44,7 @@ lint: install
 	$(BIN)/ruff check flowvox tests benchmarks
 
 test: install lint
-	$(BIN)/pytest -n auto -q tests
+	FLOWVOX_REQUIRE_PEERS=1 $(BIN)/pytest -n auto -q tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
