@@ -1,0 +1,66 @@
+"""Exponential moving average of a module's weights (what gets exported).
+
+After each optimiser update: ema ← decay·ema + (1 − decay)·weights for every floating
+tensor of ``module.state_dict()``; integer buffers are copied. Before ``start_step``
+updates (or with decay 0) the EMA is a plain copy. Shadows are kept in float32 on the
+module's device; with FSDP2 they are sharded like the weights (DTensor) and gathered
+only when saved.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EMA:
+    """Shadow copies of ``module``'s state; ``update`` after each optimiser step."""
+
+    def __init__(self, module: nn.Module, decay: float, start_step: int = 0):
+        assert 0.0 <= decay <= 1.0
+        self.module, self.decay, self.start_step = module, decay, start_step
+        self.shadow = {k: _as_shadow(v) for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, updates_done: int) -> None:
+        """Fold the current weights in; ``updates_done`` counts optimiser updates so far."""
+        live = self.module.state_dict()
+        copy = self.decay == 0.0 or updates_done <= self.start_step
+        floats = [k for k, v in self.shadow.items() if v.is_floating_point()]
+        if copy:
+            for k, v in self.shadow.items():
+                v.copy_(live[k])
+        else:
+            weights = [live[k].float() for k in floats]
+            torch._foreach_lerp_([self.shadow[k] for k in floats], weights, 1.0 - self.decay)
+            for k in self.shadow.keys() - set(floats):
+                self.shadow[k].copy_(live[k])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Full (gathered) CPU copies of the shadows, keyed like ``module.state_dict()``."""
+        return {k: _full(v).detach().cpu().clone() for k, v in self.shadow.items()}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing = self.shadow.keys() ^ state.keys()
+        assert not missing, f"EMA keys differ from the module's: {sorted(missing)[:5]}"
+        for k, v in self.shadow.items():
+            _copy_full_into(v, state[k])
+
+
+def _as_shadow(tensor: torch.Tensor) -> torch.Tensor:
+    tensor = tensor.detach()
+    return tensor.float().clone() if tensor.is_floating_point() else tensor.clone()
+
+
+def _full(tensor: torch.Tensor) -> torch.Tensor:
+    """A DTensor's full value (a collective), or the tensor itself."""
+    return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+
+
+def _copy_full_into(target: torch.Tensor, full: torch.Tensor) -> None:
+    if hasattr(target, "full_tensor"):  # DTensor: take this process's shard of ``full``
+        from torch.distributed.tensor import distribute_tensor
+
+        full = distribute_tensor(full.to(target.device), target.device_mesh, target.placements)
+    target.copy_(full)

@@ -1,0 +1,132 @@
+"""Pieces the trainer is built from: Accelerator, optimisers, seeds, device moves.
+
+No tensor shapes are handled here (batches only move between devices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from flowvox.errors import FlowvoxError
+from flowvox.train.config import TrainConfig
+from flowvox.train.task import OptimizerGroup, TrainTask, has_trainable_parameters
+
+
+def build_accelerator(cfg: TrainConfig):
+    """An ``accelerate.Accelerator`` for ``cfg``: CPU (fp32) or GPU, DDP from the launcher's
+    environment, FSDP2 with ``cfg.fsdp``."""
+    from accelerate import Accelerator
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    cpu = cfg.device == "cpu" or not torch.cuda.is_available()
+    if cfg.fsdp and cpu:
+        raise FlowvoxError(
+            "train.fsdp needs CUDA GPUs (Accelerate shards on GPUs only); on CPU "
+            "set train.fsdp=false (DDP)"
+        )
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2) if cfg.fsdp else None
+    mixed = "no" if cpu else cfg.mixed_precision  # CPU always trains in float32
+    accelerator = Accelerator(cpu=cpu, mixed_precision=mixed, fsdp_plugin=plugin)
+    if cfg.fsdp and not accelerator.is_fsdp2:
+        raise FlowvoxError(
+            "train.fsdp needs a multi-process GPU launch (torchrun or accelerate "
+            "launch); set train.fsdp=false for one process"
+        )
+    return accelerator
+
+
+def check_groups(
+    task: TrainTask, modules: dict[str, nn.Module], cfg: TrainConfig
+) -> list[OptimizerGroup]:
+    """The task's optimiser groups, checked against its modules and ``cfg``."""
+    groups: list[OptimizerGroup] = task.optimizer_groups(modules)
+    names = [g.name for g in groups]
+    owned = [m for g in groups for m in g.modules]
+    problems = []
+    if not groups or len(set(names)) != len(names):
+        problems.append(f"group names {names} must be unique and at least one")
+    if len(set(owned)) != len(owned):
+        problems.append(f"a module is in two groups ({owned})")
+    bad = [m for m in owned if m not in modules or not has_trainable_parameters(modules[m])]
+    if bad:
+        problems.append(f"modules {bad} are missing or have no trainable parameters")
+    if task.export_module not in owned:
+        problems.append(f"export_module {task.export_module!r} is in no group")
+    if problems:
+        raise FlowvoxError(f"task {type(task).__name__}: " + "; ".join(problems))
+    if len(groups) > 1 and cfg.grad_accum_steps > 1:
+        raise FlowvoxError("train.grad_accum_steps > 1 needs a task with one optimiser group")
+    if len(groups) > 1 and cfg.mixed_precision == "fp16":
+        raise FlowvoxError("train.mixed_precision fp16 needs one optimiser group; use bf16")
+    if cfg.fsdp and (len(groups) > 1 or len(owned) > 1):
+        raise FlowvoxError("train.fsdp needs a task with one trainable module and one group")
+    return groups
+
+
+def build_adamw(
+    group: OptimizerGroup, modules: dict[str, nn.Module], cfg: TrainConfig
+) -> torch.optim.AdamW:
+    """AdamW over ``group``'s modules; weight decay only on tensors with 2+ dims."""
+    params = [p for n in group.modules for p in modules[n].parameters() if p.requires_grad]
+    decay = cfg.weight_decay if group.weight_decay is None else group.weight_decay
+    lr = cfg.lr if group.lr is None else group.lr
+    param_groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    param_groups = [g for g in param_groups if g["params"]]
+    for g in param_groups:
+        g["initial_lr"] = lr
+    return torch.optim.AdamW(param_groups, lr=lr, betas=group.betas or cfg.betas, eps=cfg.eps)
+
+
+def unwrap_optimizer(optimizer):
+    """The torch optimiser inside Accelerate's wrapper."""
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` with its tensors on ``device`` (tensors, ``.to()`` objects, dataclasses,
+    dicts, lists and tuples; anything else as is)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if callable(getattr(batch, "to", None)):
+        return batch.to(device)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        changes = {
+            f.name: move_to_device(getattr(batch, f.name), device)
+            for f in dataclasses.fields(batch)
+            if f.init
+        }
+        return dataclasses.replace(batch, **changes)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and not hasattr(batch, "_fields"):
+        return type(batch)(move_to_device(v, device) for v in batch)
+    return batch
+
+
+def derive_seed(seed: int, *ids: int) -> int:
+    """A 63-bit seed for (seed, ids...), independent across different ids."""
+    return int(np.random.SeedSequence([seed, *ids]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) global RNGs."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested mappings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(dict.fromkeys([*old, *new]))
+        return [c for k in keys for c in changed_keys(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
