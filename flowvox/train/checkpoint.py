@@ -163,4 +163,5 @@ def export_checkpoint(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathL
     tensors = task.export_state_dict(load_tensors(checkpoint_dir / "ema.safetensors"))
     step = load_json(checkpoint_dir / "state.json")["step"]
     metadata = {"weights": "ema", "step": step}
-    return write_model_dir(out_dir, tensors, config, metadata, task.export_files)
+    exported = task.export_config(config)
+    return write_model_dir(out_dir, tensors, exported, metadata, task.export_files)

@@ -15,8 +15,8 @@ from flowvox.train.task import TrainTask
 # name -> "module:Class"; each model family adds its line when it lands.
 TASKS = MappingProxyType(
     {
-        # "infill_tts": "flowvox.models.infill_tts:InfillTTSTask",
-        # "vocoder": "flowvox.vocoders.train:VocoderTask",
+        "infill_tts": "flowvox.models.infill_task:InfillTTSTask",
+        "vocoder": "flowvox.vocoders.train:VocoderTask",
     }
 )
 

@@ -22,9 +22,10 @@ checkpoints, logging); a task owns what is specific to a model family:
    so that a resumed run repeats it exactly.
 6. ``export_module`` names the module whose EMA weights are exported (``model.safetensors``
    + ``config.json``); ``export_state_dict`` may rename or filter its tensors and
-   ``export_files`` may add files (a vocab). ``log_media`` gets that EMA module every
-   ``train.media_every`` steps (main process, no grad, its own RNG fork) to write mel images,
-   audio and evaluation scalars through a ``MediaSink``.
+   ``export_files`` may add files (a vocab) and ``export_config`` may reshape the run dict
+   written as ``config.json`` (a vocoder writes its loader's format). ``log_media`` gets
+   that EMA module every ``train.media_every`` steps (main process, no grad, its own RNG
+   fork) to write mel images, audio and evaluation scalars through a ``MediaSink``.
 
 A loss that is NaN/inf on any process, or a non-finite gradient norm, skips that group's
 update everywhere (weights, optimiser, EMA untouched); it is counted and logged.
@@ -161,6 +162,10 @@ class TrainTask:
 
     def export_files(self, out_dir: Path) -> None:
         """Optional: extra files of the exported model directory (e.g. ``vocab.txt``)."""
+
+    def export_config(self, run_dict: dict[str, Any]) -> dict[str, Any]:
+        """The exported ``config.json`` (default: the resolved run file as a dict)."""
+        return run_dict
 
 
 def has_trainable_parameters(module: nn.Module) -> bool:

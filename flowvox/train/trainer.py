@@ -408,7 +408,7 @@ class Trainer:
             ckpt.write_model_dir(
                 target,
                 self.task.export_state_dict(state),
-                run_config_to_dict(self.run),
+                self.task.export_config(run_config_to_dict(self.run)),
                 {"weights": "ema", "step": self.step},
                 self.task.export_files,
             )

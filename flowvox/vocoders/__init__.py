@@ -1,6 +1,8 @@
 """flowvox.vocoders: log-mel -> waveform models and their checkpoint directories.
 
-Vocos is listed here; the HiFi-GAN / Griffin-Lim names are merged in by the lead.
+Every vocoder maps a log-mel (b, n, f) to a waveform (b, s) and carries its mel config as
+``config.mel``; ``resolve_vocoder`` / ``load_vocoder(expect_mel=...)`` check it against the
+acoustic model's mel. Training: ``task: vocoder`` (``flowvox.vocoders.train``).
 """
 
 from flowvox.vocoders.checkpoint import (
@@ -9,15 +11,34 @@ from flowvox.vocoders.checkpoint import (
     load_vocoder_config,
     save_vocoder,
 )
+from flowvox.vocoders.contract import (
+    GRIFFIN_LIM_NAMES,
+    check_vocoder_pairing,
+    griffin_lim_vocoder,
+    resolve_vocoder,
+    vocoder_mel,
+)
+from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
+from flowvox.vocoders.hifigan import HIFIGAN_PRESETS, HiFiGAN, HiFiGANConfig
 from flowvox.vocoders.vocos import ISTFTHead, Vocos, VocosBackbone, VocosConfig
 
 __all__ = [
+    "GRIFFIN_LIM_NAMES",
+    "HIFIGAN_PRESETS",
     "VOCODER_FAMILIES",
+    "GriffinLim",
+    "GriffinLimConfig",
+    "HiFiGAN",
+    "HiFiGANConfig",
     "ISTFTHead",
     "Vocos",
     "VocosBackbone",
     "VocosConfig",
+    "check_vocoder_pairing",
+    "griffin_lim_vocoder",
     "load_vocoder",
     "load_vocoder_config",
+    "resolve_vocoder",
     "save_vocoder",
+    "vocoder_mel",
 ]

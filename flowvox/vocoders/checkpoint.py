@@ -21,6 +21,9 @@ from torch import nn
 from flowvox.audio.mel import MelConfig
 from flowvox.errors import FlowvoxError
 from flowvox.utils.atomic import atomic_path, atomic_write_text
+from flowvox.vocoders.contract import check_vocoder_pairing
+from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
+from flowvox.vocoders.hifigan import HiFiGAN, HiFiGANConfig
 from flowvox.vocoders.vocos import Vocos, VocosConfig
 
 WEIGHTS_FILE = "model.safetensors"
@@ -29,6 +32,8 @@ CONFIG_FILE = "config.json"
 # family name -> (config class, model class). Other vocoder modules add their entry here.
 VOCODER_FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "vocos": (VocosConfig, Vocos),
+    "hifigan": (HiFiGANConfig, HiFiGAN),
+    "griffin_lim": (GriffinLimConfig, GriffinLim),  # no weights: an empty model.safetensors
 }
 
 
@@ -92,16 +97,18 @@ def load_vocoder(
     directory: str | os.PathLike,
     expect_mel: MelConfig | None = None,
     device: str | torch.device = "cpu",
+    acoustic_name: str = "the acoustic model",
 ) -> nn.Module:
     """The vocoder saved in ``directory``, in eval mode on ``device``.
 
     With ``expect_mel`` (the acoustic model's mel config), a vocoder trained on another mel
-    is refused with a ``FlowvoxError`` naming both presets.
+    is refused with a ``FlowvoxError`` naming both sides (``acoustic_name`` and the folder)
+    and the differing mel fields (``check_vocoder_pairing``).
     """
     folder = Path(directory)
     config = load_vocoder_config(folder)
     if expect_mel is not None:
-        expect_mel.check_same(config.mel, "the acoustic model", f"vocoder {folder}")
+        check_vocoder_pairing(expect_mel, config.mel, acoustic_name, f"vocoder {folder}")
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FlowvoxError(f"vocoder directory {folder}: no {WEIGHTS_FILE}")
