@@ -7,7 +7,10 @@ import pytest
 
 from flowvox.cli import build_parser, main
 
-VERBS = [["corpus"], ["corpus", "build"], ["corpus", "voices"], ["prepare"]]
+VERBS = [
+    ["corpus"], ["corpus", "build"], ["corpus", "voices"], ["prepare"],
+    ["speak"], ["generate"], ["train"], ["export"],
+]  # fmt: skip
 
 
 def run_flowvox(*args: str) -> subprocess.CompletedProcess:
@@ -19,7 +22,7 @@ def run_flowvox(*args: str) -> subprocess.CompletedProcess:
 def test_top_level_help_lists_every_verb():
     result = run_flowvox("--help")
     assert result.returncode == 0
-    for verb in ("corpus", "prepare"):
+    for verb in ("corpus", "prepare", "speak", "generate", "train", "export"):
         assert verb in result.stdout
 
 
@@ -42,3 +45,11 @@ def test_user_mistake_is_one_line_without_traceback(tmp_path):
 def test_main_returns_2_on_flowvox_error(tmp_path, capsys):
     assert main(["prepare", str(tmp_path / "missing.jsonl"), str(tmp_path / "out")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["speak", "generate", "train"])
+def test_main_verbs_show_examples(verb, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([verb, "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"flowvox {verb} " in out.split("examples:")[1]

@@ -1,0 +1,175 @@
+"""`flowvox speak` and `flowvox generate`: their flags, and the one library call each makes.
+
+Part of the CLI (``flowvox.cli`` adds these verbs); the library imports sit inside each
+verb so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flowvox.errors import FlowvoxError
+
+EXAMPLES_SPEAK = """examples:
+  flowvox speak "Hello there." -o hello.wav --model runs/infill-tiny/model
+  flowvox speak "Hello there." -o me.wav --model M --ref-audio me.wav --ref-text "What I said."
+  cat chapter.txt | flowvox speak - -o chapter.flac --model M --nfe 16 --epss
+  flowvox speak "Quick draft." -o d.wav --model M --nfe 8 --solver midpoint --seed 1 --stream
+
+Without --ref-text the reference clip is transcribed with pocketsphinx (English).
+Without --vocoder the model folder's vocoder is used if it names one, else Griffin-Lim.
+"""
+
+EXAMPLES_GENERATE = """SOURCE: a text file (one utterance per line, blank lines skipped), or a
+.jsonl manifest whose lines hold "text" and optionally "id", "ref_audio", "ref_text",
+"speaker", "language" (--ref-audio/--ref-text serve lines that name no reference).
+OUT_DIR gets wavs/<id>.wav and manifest.jsonl (ready for `flowvox prepare`). Run the
+same command again to finish an interrupted run: finished ids are skipped. With --seed
+each line sounds as `flowvox speak` makes it with that seed, whatever its batch. Lines
+the model cannot say are listed and the exit status is 1; a rerun retries them.
+
+examples:
+  flowvox generate lines.txt out/ --model runs/infill-tiny/model --ref-audio me.wav
+  flowvox generate prompts.jsonl out/ --model M --nfe 16 --epss --batch-frames 20000
+"""
+
+
+def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+    """Model, reference and sampling options shared by `speak` and `generate`."""
+    parser.add_argument("--model", metavar="DIR", help="model folder (config.json + weights)")
+    parser.add_argument(
+        "--vocoder",
+        metavar="DIR",
+        help="vocoder folder, or griffin-lim (default: the model's vocoder, else Griffin-Lim)",
+    )
+    parser.add_argument("--ref-audio", metavar="WAV", help="voice prompt: 0.5-12 s of speech")
+    parser.add_argument(
+        "--ref-text", metavar="TEXT", help="what --ref-audio says (default: transcribed)"
+    )
+    parser.add_argument("--nfe", type=int, default=32, metavar="N", help="ODE steps (default: 32)")
+    parser.add_argument(
+        "--cfg", type=float, default=2.0, metavar="W",
+        help="classifier-free guidance weight, 0 = off (default: 2.0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sway", type=float, default=-1.0, metavar="S",
+        help="sway sampling coefficient of the time grid (default: -1.0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--solver", choices=("euler", "midpoint", "rk4"), default="euler",
+        help="ODE solver (default: euler)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--epss", action="store_true", help="empirically pruned step grid (good at NFE 5-16)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, metavar="X", help="speaking rate factor (default: 1)"
+    )
+    parser.add_argument(
+        "--duration", type=float, metavar="SEC",
+        help="seconds of generated speech (default: from the text length)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, metavar="N", help="seed for reproducible output")
+    parser.add_argument(
+        "--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)"
+    )
+
+
+def add_speak_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
+    speak = verbs.add_parser(
+        "speak",
+        help="say TEXT in a voice into an audio file",
+        description='Synthesize TEXT ("-" reads stdin; long text is split into chunks) '
+        "into OUT (.wav, .flac or .ogg), in the voice of --ref-audio if given.",
+        epilog=EXAMPLES_SPEAK,
+        formatter_class=formatter_class,
+    )
+    speak.add_argument("text", metavar="TEXT", help='the words to say, or "-" to read stdin')
+    speak.add_argument(
+        "-o", "--output", required=True, metavar="OUT.wav", help="audio file to write"
+    )
+    add_synthesis_options(speak)
+    speak.add_argument(
+        "--stream", action="store_true", help="write the audio chunk by chunk as it is made"
+    )
+    speak.set_defaults(run=run_speak)
+
+
+def add_generate_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
+    generate = verbs.add_parser(
+        "generate",
+        help="bulk, batched synthesis of many lines into a folder (resumable)",
+        description="Speak every line of SOURCE into OUT_DIR, batching lines of similar "
+        "length, with a progress bar. A rerun skips what is done.",
+        epilog=EXAMPLES_GENERATE,
+        formatter_class=formatter_class,
+    )
+    generate.add_argument("source", metavar="SOURCE", help="text file or .jsonl manifest")
+    generate.add_argument("out_dir", metavar="OUT_DIR", help="folder for wavs and manifest")
+    add_synthesis_options(generate)
+    generate.add_argument(
+        "--batch-frames", type=int, default=8000, metavar="N",
+        help="padded mel frames per batch, reference included (default: 8000)",
+    )  # fmt: skip
+    generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    generate.set_defaults(run=run_generate)
+
+
+def synthesis_options(args: argparse.Namespace):
+    """The ``SynthesisOptions`` the flags name."""
+    from flowvox.infer.options import SynthesisOptions
+
+    return SynthesisOptions(
+        nfe=args.nfe,
+        cfg=args.cfg,
+        sway=args.sway,
+        solver=args.solver,
+        epss=args.epss,
+        speed=args.speed,
+        duration=args.duration,
+        seed=args.seed,
+    )
+
+
+def run_speak(args: argparse.Namespace) -> None:
+    from flowvox.infer.files import speak_to_file
+
+    text = args.text
+    if text == "-":
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as err:
+            raise FlowvoxError(f"stdin is not UTF-8 text ({err.reason}); pipe UTF-8") from err
+    report = speak_to_file(
+        text,
+        args.output,
+        model=args.model,
+        vocoder=args.vocoder,
+        device=args.device,
+        ref_audio=args.ref_audio,
+        ref_text=args.ref_text,
+        options=synthesis_options(args),
+        stream=args.stream,
+    )
+    print(report.summary())
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Exit status 1 when some lines failed (they are listed; a rerun retries them)."""
+    from flowvox.infer.files import generate_to_folder
+
+    report = generate_to_folder(
+        args.source,
+        args.out_dir,
+        model=args.model,
+        vocoder=args.vocoder,
+        device=args.device,
+        ref_audio=args.ref_audio,
+        ref_text=args.ref_text,
+        options=synthesis_options(args),
+        batch_frames=args.batch_frames,
+        progress=not args.no_progress,
+    )
+    print(report.summary())
+    return 1 if report.failed else 0

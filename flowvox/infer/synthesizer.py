@@ -1,0 +1,322 @@
+"""The Synthesizer: text + voice prompt -> speech, with an infilling TTS model and a vocoder.
+
+# b: batch (chunks), n: frames, f: mel bins, s: samples
+Per text: normalise, cut into chunks sized to the reference's speaking rate
+(``chunk_budget``), give chunk j the F5 frame count (``rule_frames``, or a share of an
+explicit ``duration``) and the noise seed ``seed + j``; generate all chunks (of all texts)
+as one padded batch (``sample_chunks``), vocode each chunk, join with a cross-fade.
+``stream`` does the same one chunk at a time and yields audio as soon as it is final.
+
+    tts = Synthesizer.from_pretrained("runs/f5/model")
+    wav, sr = tts.speak("Hello there.", ref_audio="me.wav", ref_text="What I said.")
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from flowvox.audio.mel import MelSpectrogram
+from flowvox.errors import FlowvoxError
+from flowvox.infer.duration import chunk_budget, rule_frames, split_duration
+from flowvox.infer.join import CrossFader, cross_fade_join
+from flowvox.infer.model_dir import default_reference, named_vocoder
+from flowvox.infer.options import Speech, SynthesisOptions, resolve_options
+from flowvox.infer.reference import (
+    RefAudio,
+    Reference,
+    Transcribe,
+    build_reference,
+    pocketsphinx_transcriber,
+    reference_key,
+)
+from flowvox.infer.sampling import ChunkJob, sample_chunks
+from flowvox.infer.text import iter_text_chunks, text_language, token_ids
+from flowvox.models.infill_tts import InfillTTS
+from flowvox.text.tokenizers import Tokenizer
+
+LOG = logging.getLogger("flowvox.infer")
+MAX_CACHED_REFERENCES = 64
+SEED_RANGE = 2**31 - 1
+
+
+class Synthesizer:
+    """Speech from text with a voice prompt; see the module doc.
+
+    model: an ``InfillTTS`` (eval mode); tokenizer: its tokenizer; vocoder: log-mel
+    (b, n, f) -> (b, s) for the model's mel (checked by ``from_pretrained``).
+    transcriber: (wav, sample_rate) -> text for references without text (default: a
+    pocketsphinx recogniser, built on first use). default_reference: (wav path, text or
+    None) used when ``ref_audio`` is None.
+    """
+
+    def __init__(
+        self,
+        model: InfillTTS,
+        tokenizer: Tokenizer,
+        vocoder: nn.Module,
+        transcriber: Transcribe | None = None,
+        default_reference: tuple[Path, str | None] | None = None,
+    ) -> None:
+        from flowvox.vocoders.contract import check_vocoder_pairing
+
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.vocoder = vocoder.eval()
+        self.mel_config = model.config.mel
+        vocoder_mel = getattr(getattr(vocoder, "config", None), "mel", None)
+        if vocoder_mel is not None:  # a module without config.mel is taken on trust
+            check_vocoder_pairing(self.mel_config, vocoder_mel, "the model", type(vocoder).__name__)
+        self.default_reference = default_reference
+        self._transcriber = transcriber
+        self._mel = MelSpectrogram(self.mel_config)  # CPU: references are conditioned there
+        self._references: dict[tuple, Reference] = {}
+
+    # --- construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike | None = None,
+        vocoder: str | os.PathLike | nn.Module | None = None,
+        device: str | torch.device = "cpu",
+        transcriber: Transcribe | None = None,
+    ) -> Synthesizer:
+        """Load a model directory (model.safetensors + config.json + vocab.txt).
+
+        vocoder: a vocoder directory, "griffin-lim", or a module; None takes the vocoder the
+        model directory names (a ``vocoder/`` folder inside it, or config.json's "vocoder"
+        path), else Griffin-Lim for the model's mel (with a warning). A vocoder made for
+        another mel is refused with a ``FlowvoxError`` naming both.
+        """
+        from flowvox.models.infill_load import load_infill_model
+        from flowvox.vocoders.contract import resolve_vocoder
+
+        if model is None:
+            raise FlowvoxError(
+                "no default voice ships with flowvox yet; pass a model directory "
+                "(Synthesizer.from_pretrained('DIR') or flowvox speak --model DIR)"
+            )
+        folder = Path(model)
+        loaded = load_infill_model(folder, device)
+        if vocoder is None:
+            vocoder = named_vocoder(folder)
+            if vocoder is None:
+                LOG.warning(
+                    "model %s names no vocoder: using Griffin-Lim for mel %r (low quality; "
+                    "pass a vocoder directory with --vocoder DIR)",
+                    folder,
+                    loaded.config.mel.name,
+                )
+        voc = resolve_vocoder(vocoder, loaded.config.mel, device, acoustic_name=f"model {folder}")
+        default = default_reference(folder)
+        return cls(loaded.model, loaded.tokenizer, voc, transcriber, default)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of the audio made (the model's mel rate)."""
+        return self.mel_config.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        """Mel frames per second."""
+        return self.mel_config.sample_rate / self.mel_config.hop_length
+
+    # --- reference ----------------------------------------------------------------------
+
+    def reference(
+        self,
+        ref_audio: RefAudio | None = None,
+        ref_text: str | None = None,
+        max_seconds: float = 12.0,
+    ) -> Reference:
+        """The conditioned voice prompt (cached per file, text and limit).
+
+        ref_audio None -> the model directory's default reference, if it has one.
+        ref_text None -> transcribed (one warning line shows the transcript).
+        """
+        if ref_audio is None:
+            if self.default_reference is None:
+                raise FlowvoxError(
+                    "no ref_audio given and the model has no default reference.wav; pass a "
+                    "voice prompt (ref_audio='clip.wav', or --ref-audio WAV)"
+                )
+            ref_audio, default_text = self.default_reference
+            ref_text = default_text if ref_text is None else ref_text
+        key = reference_key(ref_audio, ref_text, max_seconds)
+        if key is not None and key in self._references:
+            return self._references[key]
+        ref = build_reference(
+            ref_audio, ref_text, self._mel, self.sample_rate, self._transcribe, max_seconds
+        )
+        if key is not None:
+            if len(self._references) >= MAX_CACHED_REFERENCES:
+                self._references.pop(next(iter(self._references)))
+            self._references[key] = ref
+        return ref
+
+    def _transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
+        if self._transcriber is None:
+            self._transcriber = pocketsphinx_transcriber()
+        return self._transcriber(wav, sample_rate)
+
+    # --- planning -----------------------------------------------------------------------
+
+    def _chunks(self, text: str | Iterable[str], ref: Reference, opts: SynthesisOptions):
+        """Lazy chunk strings of ``text`` for the reference's pace (see ``chunk_budget``)."""
+        budget = chunk_budget(ref.text, ref.seconds, opts.chunk_seconds, opts.speed)
+        language = text_language(self.tokenizer, opts.language)
+        return iter_text_chunks(text, budget, self.tokenizer, language, opts.normalize)
+
+    def _job(self, ref: Reference, chunk: str, gen_frames: int | None, opts, seed) -> ChunkJob:
+        if gen_frames is None:
+            total = rule_frames(ref.frames, ref.text, chunk, opts.speed)
+        else:
+            total = ref.frames + gen_frames
+        ids = token_ids(ref.text, chunk, self.tokenizer)
+        if len(ids) > total:  # the model lines text up with frames and cuts what is left over
+            LOG.warning(
+                "%d text tokens do not fit in %d frames (reference + generated): the end of "
+                "%r will be cut; give a longer duration or a lower speed",
+                len(ids),
+                total,
+                chunk[:40],
+            )
+        return ChunkJob(ref.mel, ids, total, seed)
+
+    def _jobs(self, text: str, ref: Reference, opts: SynthesisOptions, seed: int):
+        chunks = list(self._chunks(text, ref, opts))
+        frames: list[int | None] = [None] * len(chunks)
+        if opts.duration is not None:
+            frames = split_duration(opts.duration, chunks, self.frame_rate, opts.cross_fade)
+        return [
+            self._job(ref, chunk, g, opts, seed + j)
+            for j, (chunk, g) in enumerate(zip(chunks, frames, strict=True))
+        ]
+
+    def estimate_frames(
+        self,
+        text: str,
+        ref_audio: RefAudio | None = None,
+        ref_text: str | None = None,
+        options: SynthesisOptions | None = None,
+    ) -> int:
+        """Frames (reference + generated, all chunks) that ``speak`` would generate."""
+        opts = resolve_options(options, {})
+        ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
+        return sum(job.total_frames for job in self._jobs(text, ref, opts, 0))
+
+    # --- generation ---------------------------------------------------------------------
+
+    def speak(
+        self,
+        text: str,
+        ref_audio: RefAudio | None = None,
+        ref_text: str | None = None,
+        options: SynthesisOptions | None = None,
+        **option_overrides,
+    ) -> Speech:
+        """Speech for ``text`` in the reference's voice: ``wav, sr = tts.speak(...)``.
+
+        All chunks of a long text are generated as one batch. ``option_overrides`` are
+        ``SynthesisOptions`` fields (nfe=16, cfg=2.0, seed=0, duration=3.5, ...).
+        """
+        opts = resolve_options(options, option_overrides)
+        return self.speak_batch([text], ref_audio, ref_text, opts)[0]
+
+    def speak_batch(
+        self,
+        texts: list[str],
+        ref_audio: RefAudio | None = None,
+        ref_text: str | None = None,
+        options: SynthesisOptions | None = None,
+    ) -> list[Speech]:
+        """Speech for each of ``texts`` (same reference and options): every chunk of every
+        text in ONE padded batch. With a seed, each text gets the result it gets alone."""
+        opts = resolve_options(options, {})
+        if isinstance(texts, str) or not texts:
+            raise FlowvoxError("speak_batch takes a non-empty list of texts (use speak for one)")
+        ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
+        plans = [self._jobs(text, ref, opts, self._seed(opts)) for text in texts]
+        jobs = [job for plan in plans for job in plan]
+        mels = sample_chunks(self.model, jobs, opts).mels
+        fade = round(opts.cross_fade * self.sample_rate)
+        out, k = [], 0
+        for plan in plans:
+            wavs = [self._vocode(mel) for mel in mels[k : k + len(plan)]]
+            k += len(plan)
+            out.append(Speech(np.clip(cross_fade_join(wavs, fade), -1.0, 1.0), self.sample_rate))
+        return out
+
+    def stream(
+        self,
+        text: str | Iterable[str],
+        ref_audio: RefAudio | None = None,
+        ref_text: str | None = None,
+        options: SynthesisOptions | None = None,
+        **option_overrides,
+    ) -> Iterator[np.ndarray]:
+        """Yield audio (s,) float32 piece by piece at ``sample_rate``: chunk j is generated,
+        vocoded and yielded (less the cross-fade it still shares with chunk j + 1) before
+        chunk j + 1 starts. ``text`` may be an iterable of pieces (an open file); chunks are
+        cut lazily, so memory stays bounded on any length. The pieces concatenate to what
+        ``speak`` returns for the same seed (to float tolerance). With ``duration`` the
+        chunk texts (not audio) are listed first to share the time out.
+        """
+        opts = resolve_options(options, option_overrides)
+        ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
+        chunks: Iterable[str] = self._chunks(text, ref, opts)  # a string is checked here
+        frames: list[int] | None = None
+        if opts.duration is not None:
+            chunks = list(chunks)
+            frames = split_duration(opts.duration, chunks, self.frame_rate, opts.cross_fade)
+        return self._stream(ref, chunks, frames, opts, self._seed(opts))
+
+    def _stream(
+        self,
+        ref: Reference,
+        chunks: Iterable[str],
+        frames: list[int] | None,
+        opts: SynthesisOptions,
+        seed: int,
+    ) -> Iterator[np.ndarray]:
+        fader = CrossFader(round(opts.cross_fade * self.sample_rate))
+        for j, chunk in enumerate(chunks):
+            g = frames[j] if frames is not None else None
+            job = self._job(ref, chunk, g, opts, seed + j)
+            mel = sample_chunks(self.model, [job], opts).mels[0]
+            piece = fader.push(self._vocode(mel))
+            if len(piece):
+                yield np.clip(piece, -1.0, 1.0)
+        rest = fader.finish()
+        if len(rest):
+            yield np.clip(rest, -1.0, 1.0)
+
+    @torch.inference_mode()
+    def _vocode(self, mel: torch.Tensor) -> np.ndarray:
+        """Generated log-mel (g, f) -> waveform (s,) float32 on the CPU."""
+        tensors = itertools.chain(self.vocoder.parameters(), self.vocoder.buffers())
+        ref = next(tensors, None)
+        dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
+        device = ref.device if ref is not None else mel.device
+        wav = self.vocoder(mel[None].to(device=device, dtype=dtype))  # (1, s)
+        return wav[0].float().cpu().numpy()
+
+    @staticmethod
+    def _seed(opts: SynthesisOptions) -> int:
+        """``opts.seed``, or a fresh one from torch's default generator (so that
+        ``torch.manual_seed`` makes unseeded calls repeatable)."""
+        if opts.seed is not None:
+            return int(opts.seed)
+        return int(torch.randint(0, SEED_RANGE, ()).item())
