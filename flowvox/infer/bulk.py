@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +38,12 @@ class BatchSynthesizer(Protocol):
     """What ``generate_bulk`` needs from a ``Synthesizer``."""
 
     def speak_batch(
-        self, texts: list[str], ref_audio: Any = None, ref_text: Any = None, options: Any = None
+        self,
+        texts: list[str],
+        ref_audio: Any = None,
+        ref_text: Any = None,
+        options: Any = None,
+        seeds: list[int] | None = None,
     ) -> list[Any]: ...
 
 
@@ -133,7 +139,8 @@ def _run_batch(
     ref_audio, ref_text = batch[0].reference_key
     report.batches += 1
     try:
-        speeches = synth.speak_batch([item.text for item in batch], ref_audio, ref_text, options)
+        texts, seeds = [item.text for item in batch], _item_seeds(batch, options)
+        speeches = synth.speak_batch(texts, ref_audio, ref_text, options, seeds)
         pairs = list(zip(batch, speeches, strict=True))
     except FlowvoxError as batch_error:
         if len(batch) == 1:
@@ -142,7 +149,8 @@ def _run_batch(
         pairs = []
         for item in batch:  # find which items the synthesizer refuses; keep the others
             try:
-                speech = synth.speak_batch([item.text], ref_audio, ref_text, options)[0]
+                seeds = _item_seeds([item], options)
+                speech = synth.speak_batch([item.text], ref_audio, ref_text, options, seeds)[0]
             except FlowvoxError as err:
                 report.failed.append(f"{item.origin}: {err}")
                 continue
@@ -154,6 +162,15 @@ def _run_batch(
         save_audio(out / relative, wav, sample_rate)
         records.append(_record(item, relative, len(wav) / sample_rate, options))
     return records
+
+
+def _item_seeds(batch: list[BulkItem], options: Any) -> list[int] | None:
+    """With ``options.seed``: seed + crc32(id) per item, so every line has its own noise and
+    a rerun (in any batch) repeats it; without: None (fresh noise per text)."""
+    seed = getattr(options, "seed", None)
+    if seed is None:
+        return None
+    return [(int(seed) + zlib.crc32(item.id.encode())) % 2**31 for item in batch]
 
 
 def _record(item: BulkItem, audio: str, duration: float, options: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -241,14 +241,21 @@ class Synthesizer:
         ref_audio: RefAudio | None = None,
         ref_text: str | None = None,
         options: SynthesisOptions | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> list[Speech]:
         """Speech for each of ``texts`` (same reference and options): every chunk of every
-        text in ONE padded batch. With a seed, each text gets the result it gets alone."""
+        text in ONE padded batch. With a seed, each text gets the result it gets alone.
+
+        ``seeds``: one noise seed per text (overrides ``options.seed``), so that a bulk run
+        gives every line its own noise yet repeats it exactly."""
         opts = resolve_options(options, {})
         if isinstance(texts, str) or not texts:
             raise FlowvoxError("speak_batch takes a non-empty list of texts (use speak for one)")
+        if seeds is not None and len(seeds) != len(texts):
+            raise FlowvoxError(f"speak_batch: {len(seeds)} seeds for {len(texts)} texts")
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
-        plans = [self._jobs(text, ref, opts, self._seed(opts)) for text in texts]
+        text_seeds = list(seeds) if seeds is not None else [self._seed(opts) for _ in texts]
+        plans = [self._jobs(t, ref, opts, s) for t, s in zip(texts, text_seeds, strict=True)]
         jobs = [job for plan in plans for job in plan]
         mels = sample_chunks(self.model, jobs, opts).mels
         fade = round(opts.cross_fade * self.sample_rate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ class FakeSynth:
             raise FlowvoxError(f"{ref_audio}: no such audio file")
         self.references.append((ref_audio, ref_text))
 
-    def speak_batch(self, texts, ref_audio=None, ref_text=None, options=None):
+    def speak_batch(self, texts, ref_audio=None, ref_text=None, options=None, seeds=None):
         if self.crash_after is not None and len(self.calls) >= self.crash_after:
             raise RuntimeError("simulated crash")
         self.calls.append(list(texts))
@@ -209,19 +210,28 @@ def test_bad_reference_and_changed_source_are_refused(tmp_path):
         generate_bulk(synth, source, tmp_path / "no" / "out", Options(), progress=False)
 
 
-def test_seed_reaches_every_batch_unchanged(tmp_path):
-    # with a seed each item is made as `speak` makes it alone, whatever batch it is in
-    seen = []
+def test_seed_gives_each_item_its_own_repeatable_noise(tmp_path):
+    # with a seed each item gets seed + crc32(id): its own noise, the same in any batch
+    seen = {}
 
     class SeedSynth(FakeSynth):
-        def speak_batch(self, texts, ref_audio=None, ref_text=None, options=None):
-            seen.append(options.seed)
+        def speak_batch(self, texts, ref_audio=None, ref_text=None, options=None, seeds=None):
+            seen.update(zip(texts, seeds, strict=True))
             return super().speak_batch(texts, ref_audio, ref_text, options)
 
-    source = lines_file(tmp_path, ["a" * 10, "b" * 200])
+    texts = ["a" * 10, "b" * 200, "c" * 12]
+    source = lines_file(tmp_path, texts)
     generate_bulk(SeedSynth(), source, tmp_path / "out", Options(seed=3), batch_frames=100,
                   progress=False)  # fmt: skip
-    assert seen == [3, 3]
+    first = dict(seen)
+    assert len(set(first.values())) == 3  # every line its own noise
+    seen.clear()
+    generate_bulk(SeedSynth(), source, tmp_path / "again", Options(seed=3), batch_frames=10**6,
+                  progress=False)  # fmt: skip
+    assert seen == first  # one batch this time, the same seeds
+    seen.clear()
+    generate_bulk(SeedSynth(), source, tmp_path / "other", Options(seed=4), progress=False)
+    assert all(seen[t] != first[t] for t in texts)
 
 
 def test_read_bulk_source_gives_default_reference(tmp_path):
@@ -242,7 +252,9 @@ def test_real_synthesizer_batches_give_what_speak_gives_alone(tmp_path, synth, r
     )  # fmt: skip
     assert report.made == 3 and report.batches < 3  # some lines shared a batch
     records = {r["text"]: r for r in manifest_records(tmp_path / "out")}
-    alone, sr = synth.speak(texts[1], ref_wav, "a short reference clip.", options)
+    item_seed = zlib.crc32(records[texts[1]]["extra"]["id"].encode()) % 2**31  # seed 0 + crc
+    item_options = SynthesisOptions(nfe=2, cfg=0.0, seed=item_seed)
+    alone, sr = synth.speak(texts[1], ref_wav, "a short reference clip.", item_options)
     made, made_sr = sf.read(tmp_path / "out" / records[texts[1]]["audio"], dtype="float32")
     assert made_sr == sr and len(made) == len(alone)
     assert np.abs(made - alone).max() < 2e-3  # 16-bit PCM rounding and float tolerance
