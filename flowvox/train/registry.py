@@ -15,6 +15,7 @@ from flowvox.train.task import TrainTask
 # name -> "module:Class"; each model family adds its line when it lands.
 TASKS = MappingProxyType(
     {
+        "aligned_tts": "flowvox.models.aligned_task:AlignedTTSTask",
         "infill_tts": "flowvox.models.infill_task:InfillTTSTask",
         "vocoder": "flowvox.vocoders.train:VocoderTask",
     }

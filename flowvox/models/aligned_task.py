@@ -1,0 +1,313 @@
+"""Training task ``aligned_tts`` (Matcha / VoiceBox style) and ``load_aligned_model``.
+
+Run file (see ``configs/aligned-tiny.yaml``)::
+
+    task: aligned_tts
+    train: {...}                       # flowvox.train.TrainConfig
+    model: tiny                        # a preset name, {preset: tiny, dim: 96, ...},
+                                       # or every AlignedTTSConfig field
+    data: {prepared: prepared/, split: train}
+    media: {nfe: 8, cfg: 0.7}          # a sample logged every train.media_every steps
+
+One step (random numbers from ``ctx.generator``, so a resumed run repeats them):
+MAS durations, then loss = flow + w_p prior + w_d duration (``AlignedTTS.forward``). Utterances
+with fewer frames than encoder tokens (blanks included) cannot be aligned and are left out.
+
+The exported directory holds ``model.safetensors`` (AlignedTTS state dict), ``config.json``
+(the run config with the resolved model section) and ``vocab.txt`` (tokenizer "char").
+"""
+# b: batch, n: mel frames, f: mel bins, l: text tokens
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from flowvox.data.dataset import Batch, MelDataset, Utterance, collate_utterances
+from flowvox.data.manifest import read_manifest
+from flowvox.errors import FlowvoxError
+from flowvox.models.aligned_config import AlignedTTSConfig
+from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.infill_load import check_state_dict, tokenizer_for
+from flowvox.text import build_vocab, load_vocab, phonemize
+from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
+
+WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+@dataclass
+class AlignedDataConfig:
+    """Where the utterances come from: a folder written by ``flowvox prepare``."""
+
+    prepared: str | None = None  # the prepared folder (required)
+    split: str = "train"
+    vocab: str | None = None  # None: <prepared>/vocab.txt (tokenizer "char")
+    min_item_frames: int = 16
+    max_item_frames: int | None = None
+    media_index: int = 0  # media utterance: this item of the "test" split (else of split)
+
+
+@dataclass
+class AlignedMediaConfig:
+    nfe: int = 8
+    cfg: float = 0.7  # F5 guidance weight (0: off)
+    seed: int = 0
+
+
+@dataclass
+class AlignedTaskConfig:
+    """The ``model``, ``data`` and ``media`` sections of an ``aligned_tts`` run file."""
+
+    model: str | dict[str, Any] = "tiny"
+    data: AlignedDataConfig = field(default_factory=AlignedDataConfig)
+    media: AlignedMediaConfig = field(default_factory=AlignedMediaConfig)
+
+
+@dataclass
+class AlignedBatch:
+    utterances: Batch  # mel (b, n, f), mel_lengths (b,), ...
+    ids: Tensor  # (b, l) int64 tokenizer ids, 0 past each text
+    lengths: Tensor  # (b,) int64
+
+    def to(self, device: torch.device | str) -> AlignedBatch:
+        return AlignedBatch(
+            self.utterances.to(device), self.ids.to(device), self.lengths.to(device)
+        )
+
+
+def pad_ids(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Id lists -> ids (b, l) int64 padded with 0, lengths (b,)."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    ids = torch.zeros(len(sequences), max(1, int(lengths.max())), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
+    return ids, lengths
+
+
+class AlignedCollate:
+    """Pads utterances and tokenizes their texts, through ``phonemes`` (text -> IPA) when
+    the tokenizer reads phonemes (picklable)."""
+
+    def __init__(self, tokenizer: CharTokenizer | ByteTokenizer, phonemes: dict | None = None):
+        self.tokenizer, self.phonemes = tokenizer, phonemes
+
+    def encode(self, text: str) -> list[int]:
+        if self.phonemes is not None:
+            text = self.phonemes.get(text) or phonemize([text], self.tokenizer.name[8:])[0]
+        return self.tokenizer.encode(text)
+
+    def __call__(self, items: Sequence[Utterance]) -> AlignedBatch:
+        batch = collate_utterances(items)
+        return AlignedBatch(batch, *pad_ids([self.encode(t) for t in batch.texts]))
+
+
+def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> AlignedTTSConfig:
+    """``model`` section (preset name, {preset: ..., overrides}, or fields) -> config with
+    ``text_vocab_size`` = ``vocab_size``."""
+    if isinstance(model, str):
+        config = AlignedTTSConfig.preset(model)
+    else:
+        fields = dict(model)
+        preset = fields.pop("preset", None)
+        base = AlignedTTSConfig.preset(str(preset)).to_dict() if preset is not None else {}
+        config = AlignedTTSConfig.from_dict({**base, **fields})
+    if config.text_vocab_size not in (None, vocab_size):
+        raise FlowvoxError(
+            f"model.text_vocab_size={config.text_vocab_size} but the vocab has {vocab_size} "
+            "tokens; drop model.text_vocab_size (it is filled from the vocab)"
+        )
+    vocab_file = None if config.tokenizer == "byte" else (config.vocab_file or "vocab.txt")
+    return config.replace(text_vocab_size=vocab_size, vocab_file=vocab_file)
+
+
+class AlignedTTSTask(TrainTask):
+    """MAS-aligned flow matching for ``AlignedTTS`` (see the module docstring)."""
+
+    config_class = AlignedTaskConfig
+    export_module = "model"
+
+    def __init__(self, config: AlignedTaskConfig):
+        super().__init__(config)
+        data = config.data
+        if not data.prepared or not Path(data.prepared).is_dir():
+            raise FlowvoxError(
+                f"data.prepared={data.prepared!r} is not a folder; run `flowvox prepare CORPUS "
+                "prepared/` and pass --set data.prepared=prepared/"
+            )
+        self.prepared = Path(data.prepared)
+        model = config.model
+        preset = model if isinstance(model, str) else model.get("preset")
+        name = AlignedTTSConfig.preset(str(preset)).tokenizer if preset else "char"
+        name = name if isinstance(model, str) else str(model.get("tokenizer", name))
+        phonemes = None
+        if name.startswith("phoneme:"):  # the split's texts phonemized once, in one process
+            phonemes = self._phonemize(name[len("phoneme:") :])
+            tokens = load_vocab(data.vocab) if data.vocab else build_vocab(phonemes.values())
+            tokenizer = CharTokenizer(tokens, name=name)
+        else:
+            vocab = None if name == "byte" else Path(data.vocab or self.prepared / "vocab.txt")
+            tokenizer = tokenizer_for(name, vocab)
+        self.tokenizer, self.collate = tokenizer, AlignedCollate(tokenizer, phonemes)
+        self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
+        if self.model_config.cond_dim > 0:
+            raise FlowvoxError(
+                "model.cond_dim > 0: the aligned_tts trainer has no speaker vectors yet; set 0"
+            )
+        config.model = self.model_config.to_dict()  # what checkpoints and export store
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        return {"model": AlignedTTS(self.model_config)}
+
+    def train_data(self) -> TrainData:
+        dataset = self._dataset(self.config.data.split, filtered=True)
+        return TrainData(dataset, dataset.lengths, self.collate)
+
+    def training_step(
+        self, modules: Mapping[str, nn.Module], batch: AlignedBatch, ctx: StepContext
+    ) -> StepOutput:
+        wrapped = modules["model"]
+        model: AlignedTTS = getattr(wrapped, "module", wrapped)  # DDP keeps it in .module
+        mel, lengths = batch.utterances.mel, batch.utterances.mel_lengths  # (b, n, f), (b,)
+        draw = model.draw_training(lengths, mel.shape[1], ctx.generator, mel.dtype)
+        out = wrapped(mel, lengths, batch.ids, batch.lengths, draw)
+        terms = {"flow": out.flow.detach(), "prior": out.prior.detach()}
+        terms["duration"] = out.duration.detach()
+        return StepOutput(out.loss, terms=terms, frames=int(lengths.sum()))
+
+    def log_media(self, modules: Mapping[str, nn.Module], step: int, sink: MediaSink) -> None:
+        """Truth (top) over the sample from predicted durations (bottom), each its own width,
+        and the frame-count error of the predicted durations."""
+        model: AlignedTTS = modules[self.export_module]
+        device = next(model.parameters()).device
+        item = self._media_dataset()[self.config.data.media_index]
+        ids, lengths = pad_ids([self.collate.encode(item.text)])
+        media = self.config.media
+        gen = torch.Generator().manual_seed(media.seed)
+        try:
+            out = model.synthesize(
+                ids.to(device), lengths.to(device), nfe=media.nfe, cfg=media.cfg, generator=gen
+            )
+        except FlowvoxError:  # predicted durations past max_frames early in training
+            sink.scalar("media/frames_error", float("inf"))
+            return
+        mel, fake = item.mel, out.mel[0].float().cpu()  # (n, f), (m, f)
+        width = max(mel.shape[0], fake.shape[0])
+        pad = torch.full((width, mel.shape[1]), float(mel.min()))
+        top, bottom = pad.clone(), pad.clone()
+        top[: mel.shape[0]], bottom[: fake.shape[0]] = mel, fake
+        sink.image("mel/true_top_generated_bottom", torch.cat([bottom.T, top.T]))
+        sink.scalar("media/frames_error", float(fake.shape[0] - mel.shape[0]) / mel.shape[0])
+
+    def export_files(self, out_dir: Path) -> None:
+        if isinstance(self.tokenizer, CharTokenizer):
+            self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
+
+    def _phonemize(self, language: str) -> dict[str, str]:
+        splits = {self.config.data.split, "test"}
+        files = [self.prepared / f"{s}.jsonl" for s in sorted(splits)]
+        texts = sorted({e.text for f in files if f.is_file() for e in read_manifest(f)})
+        return dict(zip(texts, phonemize(texts, language), strict=True))
+
+    def _media_dataset(self) -> MelDataset:
+        test = (self.prepared / "test.jsonl").is_file()
+        return self._dataset("test" if test else self.config.data.split, filtered=False)
+
+    def _dataset(self, split: str, filtered: bool) -> MelDataset:
+        manifest = self.prepared / f"{split}.jsonl"
+        if not manifest.is_file():
+            raise FlowvoxError(
+                f"{self.prepared}: no {split}.jsonl; set data.split to a split it has"
+            )
+        entries, mel_config = read_manifest(manifest), self.model_config.mel
+        if filtered:
+            data = self.config.data
+            probe = MelDataset(entries, mel_config, cache_dir=self.prepared)
+            longest = data.max_item_frames or float("inf")
+            entries = [
+                e
+                for e, n in zip(entries, probe.lengths, strict=True)
+                if data.min_item_frames <= n <= longest and self._alignable(e.text, n)
+            ]
+            if not entries:
+                raise FlowvoxError(
+                    f"{manifest}: no utterance has {data.min_item_frames} .. {longest} frames "
+                    "and a text with at most one encoder token per frame; widen "
+                    "data.min_item_frames / data.max_item_frames"
+                )
+        return MelDataset(entries, mel_config, cache_dir=self.prepared)
+
+    def _alignable(self, text: str, frames: int) -> bool:
+        tokens = len(self.collate.encode(text))
+        return 0 < tokens and (2 * tokens + 1 if self.model_config.add_blank else tokens) <= frames
+
+
+@dataclass
+class LoadedAlignedModel:
+    """A model ready for inference (eval mode, on the requested device)."""
+
+    model: AlignedTTS
+    config: AlignedTTSConfig
+    tokenizer: CharTokenizer | ByteTokenizer
+
+
+def read_aligned_config(path: Path) -> AlignedTTSConfig:
+    """The ``AlignedTTSConfig`` of a config.json (a run config, or the fields directly)."""
+    if not path.is_file():
+        raise FlowvoxError(f"{path} not found: a model directory needs {CONFIG_FILE}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FlowvoxError(
+            f"{path}: not a readable JSON file ({err}); re-export the model"
+        ) from err
+    if isinstance(data, dict) and "task" in data:
+        if data["task"] != "aligned_tts":
+            raise FlowvoxError(
+                f"{path}: task {data['task']!r} is not an aligned TTS model (aligned_tts)"
+            )
+        data = data.get("model")
+    if not isinstance(data, dict):
+        raise FlowvoxError(f"{path}: expected a JSON object holding the model config")
+    try:
+        config = AlignedTTSConfig.from_dict(data)
+    except FlowvoxError as err:
+        raise FlowvoxError(f"{path}: {err}") from err
+    config.require_vocab()
+    return config
+
+
+def load_aligned_model(
+    directory: str | os.PathLike, device: str | torch.device = "cpu"
+) -> LoadedAlignedModel:
+    """Model (eval mode, on ``device``), config and tokenizer of an exported directory."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FlowvoxError(f"model directory {str(folder)!r} not found; pass --model DIR")
+    config = read_aligned_config(folder / CONFIG_FILE)
+    vocab = folder / (config.vocab_file or "vocab.txt") if config.tokenizer != "byte" else None
+    tokenizer = tokenizer_for(config.tokenizer, vocab)
+    if tokenizer.vocab_size != config.text_vocab_size:
+        raise FlowvoxError(
+            f"{vocab}: {tokenizer.vocab_size} tokens but the model was built for "
+            f"{config.text_vocab_size}; use the vocab.txt saved with the model"
+        )
+    weights = folder / WEIGHTS_FILE
+    try:
+        state = load_file(weights, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise FlowvoxError(f"{weights}: missing or not a safetensors file ({err})") from err
+    model = AlignedTTS(config)
+    check_state_dict(model, state, weights)
+    model.load_state_dict(state)
+    return LoadedAlignedModel(model.to(device).eval(), config, tokenizer)
