@@ -3,7 +3,7 @@
 resemblyzer's VoiceEncoder (3-layer LSTM over 40-band mels of 1.6 s windows, weights shipped
 in its wheel) maps an utterance to a unit vector e with non-negative entries, so
 similarity(a, b) = e_a · e_b lies in [0, 1]. On the synthetic corpus two utterances of one
-voice score about 0.9, two different voices about 0.6 (benchmarks/judges_reference.py).
+voice score about 0.9, two different voices about 0.6 (DESIGN.md; not yet re-measured here).
 """
 # m: utterances, d: embedding width (256)
 

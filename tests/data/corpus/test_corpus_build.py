@@ -91,7 +91,7 @@ def test_interrupted_build_leaves_only_whole_wavs_and_resumes(tmp_path: Path, mo
         return real(wav, sample_rate, target_lufs)
 
     monkeypatch.setattr(build_module, "loudness_normalize", interrupt_second)
-    cfg = CorpusConfig(tmp_path, voices=["espeak:en-gb+m1"], utterances=3, workers=1)
+    cfg = CorpusConfig(tmp_path, voices=["espeak:en-gb-x-gbclan+m1"], utterances=3, workers=1)
     with pytest.raises(KeyboardInterrupt):
         build_corpus(cfg, progress=False)
     assert len(list(tmp_path.rglob("*.wav"))) == 1  # one finished wav, no temporary files

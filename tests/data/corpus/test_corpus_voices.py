@@ -83,3 +83,18 @@ def test_voice_table_has_a_row_per_voice():
     table = format_voice_table(list_voices()).splitlines()
     assert len(table) == 1 + len(list_voices())
     assert table[1].split()[:4] == ["flite:kal16", "en", "kal", "yes"]
+
+
+def test_default_espeak_voices_sound_different(tmp_path: Path):
+    # espeak-ng ignores "+variant" after some language names (en-gb+m1 == en-gb): such a voice
+    # would label one sound as two speakers
+    from flowvox.data.corpus.engines import synthesize_raw
+
+    voices = [v for v in list_voices() if v.engine == "espeak" and v.default]
+    digests = {}
+    for voice in voices:
+        folder = tmp_path / voice.slug
+        folder.mkdir()
+        (path,) = synthesize_raw(voice, ["testing one two three"], folder)
+        digests.setdefault(path.read_bytes(), []).append(voice.name)
+    assert len(digests) == len(voices), [names for names in digests.values() if len(names) > 1]
