@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from flowvox.nn.fused_linear import PackedLinear, fused_linear
+
 
 def conv1d_channels_last(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     """Apply ``conv`` (stride 1, "same" padding) along n of x (b, n, d_in) -> (b, n, d_out).
@@ -63,12 +65,18 @@ class ConvNeXtBlock(nn.Module):
             self.gamma = None
         else:
             self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init)))
+        # oneDNN copies of the pointwise weights for inference (not in the state dict)
+        self.packed = (PackedLinear(), PackedLinear())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(b, n, d) -> (b, n, d)."""
+        """(b, n, d) -> (b, n, d).
+
+        Outside autograd on CPU the MLP runs as two fused oneDNN linears: W₁ with GELU, and
+        W₂ with γ folded in and the residual add fused (see ``flowvox.nn.fused_linear``);
+        elsewhere the same formula step by step.
+        """
         h = self.norm(conv1d_channels_last(x, self.dwconv))  # (b, n, d)
-        h = F.gelu(self.pwconv1(h))  # (b, n, h)
-        h = self.pwconv2(h)  # (b, n, d)
-        if self.gamma is None:
-            return x + h
-        return torch.addcmul(x, h, self.gamma)  # x + γ ⊙ h in one pass
+        w1, b1 = self.pwconv1.weight, self.pwconv1.bias
+        h = fused_linear(h, w1, b1, "gelu", packed=self.packed[0])  # (b, n, h)
+        w2, b2 = self.pwconv2.weight, self.pwconv2.bias
+        return fused_linear(h, w2, b2, residual=x, scale=self.gamma, packed=self.packed[1])

@@ -7,6 +7,11 @@ Module and parameter names match the released ``vocos-mel-24khz`` weights (``bac
 ``backbone.norm``, ``backbone.convnext.{i}.*``, ``backbone.final_layer_norm``, ``head.out``),
 so its state dict loads one to one (see ``flowvox.vocoders.vocos_release``).
 
+Speed: outside autograd on CPU the pointwise MLPs and the head's linear run as fused oneDNN
+linears on packed weights (``flowvox.nn.fused_linear``), the depthwise convolutions on the
+(b, n, d) memory without transposes; same numbers as the released package within 1e-6
+(tests/vocoders/test_vocos_equivalence.py), timed against it in benchmarks/vocoder_speed.py.
+
 Mel contract: ``VocosConfig.mel`` is the mel the vocoder expects from an acoustic model. The
 released 24 kHz weights were trained on the ``vocos24k`` mel with log floor 1e-7, whereas
 ``vocos24k`` (F5-TTS, flowvox) floors at 1e-5. The two log-mels differ only where the mel
@@ -27,6 +32,7 @@ from torch.nn import functional as F
 from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.nn.convnext import ConvNeXtBlock, conv1d_channels_last
+from flowvox.nn.fused_linear import PackedLinear, fused_linear
 
 PADDINGS = ("center", "same")
 
@@ -134,6 +140,7 @@ class ISTFTHead(nn.Module):
     [log|X|, φ] = W·h + b (each c wide), X = min(exp(log|X|), 100)·e^{iφ}; each frame is
     irfft(X)·window (w = n_fft taps), overlap-added with hop ``hop`` and divided by the
     overlap-added squared window (the least-squares inverse STFT), then trimmed per ``padding``.
+    Only the kept samples are normalised, by an envelope built from hop-sized blocks of w².
     """
 
     def __init__(self, config: VocosConfig):
@@ -143,33 +150,57 @@ class ISTFTHead(nn.Module):
         self.trim = self.n_fft // 2 if config.padding == "center" else (self.n_fft - self.hop) // 2
         self.out = nn.Linear(config.dim, self.n_fft + 2)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.packed = PackedLinear()  # oneDNN copy of ``out`` for inference, not in the state dict
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        log_mag, phase = self.out(x).chunk(2, dim=-1)  # (b, n, c) each
-        magnitude = log_mag.exp().clamp_(max=1e2)  # guard against huge magnitudes
+        out = fused_linear(x, self.out.weight, self.out.bias, packed=self.packed)  # (b, n, 2c)
+        log_mag, phase = out.chunk(2, dim=-1)
+        # min(exp(log|X|), 100), clamped before exp: an in-place clamp of exp's output would
+        # break training (autograd keeps that output for exp's gradient)
+        magnitude = log_mag.clamp(max=4.605170185988092).exp_()  # (b, n, c); ln 100
         spec = torch.polar(magnitude, phase)  # (b, n, c) complex
-        frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1) * self.window  # (b, n, w)
+        frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1).mul_(self.window)  # (b, n, w)
         wav = overlap_add(frames, self.hop)  # (b, (n - 1)·hop + w)
-        envelope = overlap_add(self.window.square().expand(1, frames.shape[1], -1), self.hop)
         keep = slice(self.trim, wav.shape[-1] - self.trim)
-        return wav[:, keep] / envelope[:, keep]
+        envelope = window_envelope(self.window, self.hop, frames.shape[1])  # (s + 2·trim,)
+        return wav[:, keep].div_(envelope[keep])
 
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     """Sum frames (b, n, w) placed every ``hop`` samples: (b, (n - 1)·hop + w).
 
     The frame is cut into r = ceil(w / hop) chunks of ``hop`` samples; chunk j of frame t lands
-    in output block t + j, so r shifted adds of (b, n, hop) do the whole sum.
+    in output block t + j, so one copy and r - 1 shifted adds of (b, n, hop) do the whole sum.
     """
     b, n, w = frames.shape
     r = -(-w // hop)
     if r * hop != w:
         frames = F.pad(frames, (0, r * hop - w))
     chunks = frames.reshape(b, n, r, hop)
-    out = frames.new_zeros(b, n + r - 1, hop)
-    for j in range(r):
+    out = frames.new_empty(b, n + r - 1, hop)
+    out[:, :n] = chunks[:, :, 0]
+    out[:, n:] = 0.0
+    for j in range(1, r):
         out[:, j : j + n] += chunks[:, :, j]
     return out.reshape(b, (n + r - 1) * hop)[:, : (n - 1) * hop + w]
+
+
+def window_envelope(window: torch.Tensor, hop: int, frames: int) -> torch.Tensor:
+    """Σ_t window²(i - t·hop) over ``frames`` frames: ((frames - 1)·hop + w,).
+
+    Equals ``overlap_add(window² repeated frames times)``, built from the r hop-sized blocks
+    q_j of w² alone: output block k sums q_j for j in [k - frames + 1, k] ∩ [0, r), which is
+    a difference of two cumulative sums of q, so the cost does not grow with the batch.
+    """
+    w = window.shape[0]
+    r = -(-w // hop)
+    squares = F.pad(window.square(), (0, r * hop - w)).reshape(r, hop)  # (r, hop)
+    cumulative = F.pad(squares.cumsum(0), (0, 0, 1, 0))  # (r + 1, hop), row j = Σ_{<j}
+    k = torch.arange(frames + r - 1, device=window.device)  # output blocks
+    upper = (k + 1).clamp(max=r)
+    lower = (k - frames + 1).clamp(min=0, max=r)
+    blocks = cumulative[upper] - cumulative[lower]  # (frames + r - 1, hop)
+    return blocks.reshape(-1)[: (frames - 1) * hop + w]
 
 
 class Vocos(nn.Module):

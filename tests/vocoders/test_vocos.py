@@ -10,7 +10,7 @@ from torch import nn
 from flowvox.audio.mel import get_mel_preset, mel_filter_bank
 from flowvox.errors import FlowvoxError
 from flowvox.nn.convnext import ConvNeXtBlock, conv1d_channels_last
-from flowvox.vocoders.vocos import Vocos, VocosConfig, overlap_add
+from flowvox.vocoders.vocos import Vocos, VocosConfig, overlap_add, window_envelope
 from flowvox.vocoders.vocos_release import config_from_release, load_vocos_release
 
 TINY = dict(dim=32, hidden_dim=48, num_layers=2)
@@ -70,6 +70,26 @@ def test_overlap_add_matches_torch_istft_center() -> None:
     spec = torch.polar(log_mag.exp().clamp(max=100), phase).transpose(1, 2)  # (b, c, n)
     expected = torch.istft(spec, 1024, 256, 1024, torch.hann_window(1024), center=True)
     torch.testing.assert_close(model.head(x), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "taps, hop, frames", [(1024, 256, 1), (1024, 256, 50), (5, 2, 3), (9, 4, 6)]
+)
+def test_window_envelope_equals_overlap_added_squares(taps: int, hop: int, frames: int) -> None:
+    window = torch.hann_window(taps)
+    expected = overlap_add(window.square().expand(1, frames, -1), hop)[0]
+    got = window_envelope(window, hop, frames)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_batched_decode_equals_one_by_one() -> None:
+    """The inference path treats batch items independently (no cross-item leakage)."""
+    model = tiny("center")
+    mel = random_mel(3, 25)
+    with torch.inference_mode():
+        together = model(mel)
+        alone = torch.cat([model(mel[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
 
 
 def test_overlap_add_uneven_hop() -> None:

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds benchmarks/.peers-venv: flowvox (editable) beside the released peer packages that the
+# benchmarks compare against. Peers run from their own packages, never copied into flowvox.
+#
+#   benchmarks/peers/setup_peers.sh            # base + every peer in PEERS
+#   benchmarks/peers/setup_peers.sh vocos      # base + the named peers only
+#   PEERS_VENV=/tmp/v PYTHON=python3.12 benchmarks/peers/setup_peers.sh
+#
+# Idempotent: each step leaves a stamp holding the hash of its own recipe in the venv, and is
+# skipped while the stamp matches; editing a recipe re-runs just that step.
+# Adding a peer: write a function `peer_NAME` (pip installs through `pip_c`) and add NAME to
+# PEERS. torch stays pinned by constraints.txt in every step.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${PEERS_VENV:-$ROOT/benchmarks/.peers-venv}"
+PYTHON="${PYTHON:-python3}"
+CONSTRAINTS="$ROOT/constraints.txt"
+TORCH_PIN="torch==2.13.0"
+PEERS=(vocos)
+
+pip_c() { "$VENV/bin/pip" install -q -c "$CONSTRAINTS" "$@"; }
+
+# Base: torch first (the CPU wheel), then flowvox itself, editable.
+peer_base() {
+	"$VENV/bin/pip" install -q "$TORCH_PIN"
+	pip_c -e "$ROOT"
+}
+
+# vocos 0.1.0 declares torchaudio, which has no build for torch 2.13: install it without its
+# dependencies and add the ones its decode path imports. benchmarks/peers/vocos_peer.py puts a
+# torchaudio stand-in in place while it is imported.
+peer_vocos() {
+	pip_c --no-deps vocos==0.1.0 encodec==0.1.1
+	pip_c huggingface-hub einops pyyaml scipy
+}
+
+run_step() {
+	local name="$1" recipe stamp
+	recipe="$(declare -f "peer_$name")" || {
+		echo "setup_peers: unknown peer '$name'; known: ${PEERS[*]}" >&2
+		exit 2
+	}
+	stamp="$VENV/.stamp-$name"
+	local hash
+	hash="$(printf '%s\n%s\n' "$recipe" "$(cat "$CONSTRAINTS")" | sha256sum | cut -d' ' -f1)"
+	if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
+		echo "setup_peers: $name up to date"
+		return
+	fi
+	echo "setup_peers: installing $name"
+	rm -f "$stamp"
+	"peer_$name"
+	echo "$hash" >"$stamp"
+}
+
+main() {
+	if [[ ! -x "$VENV/bin/python" ]]; then
+		"$PYTHON" -m venv "$VENV"
+	fi
+	local wanted=("$@")
+	[[ ${#wanted[@]} -gt 0 ]] || wanted=("${PEERS[@]}")
+	run_step base
+	for name in "${wanted[@]}"; do
+		run_step "$name"
+	done
+	echo "setup_peers: ready: $VENV/bin/python"
+}
+
+main "$@"
