@@ -25,8 +25,8 @@ EXAMPLES_GENERATE = """SOURCE: a text file (one utterance per line, blank lines 
 .jsonl manifest whose lines hold "text" and optionally "id", "ref_audio", "ref_text",
 "speaker", "language" (--ref-audio/--ref-text serve lines that name no reference).
 OUT_DIR gets wavs/<id>.wav and manifest.jsonl (ready for `flowvox prepare`). Run the
-same command again to finish an interrupted run: finished ids are skipped. With --seed
-each line sounds as `flowvox speak` makes it with that seed, whatever its batch. Lines
+same command again to finish an interrupted run: finished ids are skipped. With --seed S
+each line gets its own noise, seed S + crc32(id), the same whatever its batch. Lines
 the model cannot say are listed and the exit status is 1; a rerun retries them.
 
 examples:

@@ -94,8 +94,9 @@ def generate_bulk(
     """Speak every item of ``source`` into ``out_dir`` (see the module docstring).
 
     ``options`` is a ``SynthesisOptions`` (or None: the synthesizer's defaults). With
-    ``options.seed`` set every item gets what ``Synthesizer.speak`` gives it alone with that
-    seed, whatever batch it lands in (so reruns and resumed runs repeat it). An item the
+    ``options.seed`` set every item gets what ``Synthesizer.speak`` gives it alone with the
+    seed ``options.seed + crc32(id)``, whatever batch it lands in (so reruns and resumed runs
+    repeat it, and no two lines share their noise). An item the
     synthesizer refuses (``FlowvoxError``, e.g. text with no speakable character) is listed
     in ``BulkReport.failed`` and the run goes on; any other error stops the run, keeping
     the finished batches. ``ref_audio``/``ref_text``: the reference of items naming none.
