@@ -16,6 +16,7 @@ from flowvox.train.task import TrainTask
 TASKS = MappingProxyType(
     {
         "aligned_tts": "flowvox.models.aligned_task:AlignedTTSTask",
+        "fastpitch": "flowvox.models.fastpitch_task:FastPitchTask",
         "infill_tts": "flowvox.models.infill_task:InfillTTSTask",
         "vocoder": "flowvox.vocoders.train:VocoderTask",
     }

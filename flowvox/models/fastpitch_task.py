@@ -1,0 +1,331 @@
+"""Training task ``fastpitch`` and ``load_fastpitch_model``.
+
+Run file (see ``configs/fastpitch-tiny.yaml``)::
+
+    task: fastpitch
+    train: {...}                       # flowvox.train.TrainConfig
+    model: tiny                        # a preset name, {preset: tiny, enc_dim: 96, ...},
+                                       # or every FastPitchConfig field
+    data: {prepared: prepared/, split: train}
+
+Pitch: F0 per mel frame (``flowvox.audio.pitch``) is computed once per utterance when the task
+starts and cached under ``<prepared>/pitch/`` (``flowvox.data.pitch_cache``); the log-F0
+(voiced frames) and frame-energy mean and std of the training split are written into the
+model config (``pitch_mean`` ...), so the exported model carries its normalisation. A resumed
+run reads the same caches and gets the same statistics.
+
+One step: MAS durations, then loss = mel + prior + duration + pitch + energy terms
+(``FastPitch.forward``); no random numbers besides dropout. Utterances with fewer frames than
+encoder tokens cannot be aligned and are left out.
+
+The exported directory holds ``model.safetensors``, ``config.json`` (the run config with the
+resolved model section) and ``vocab.txt`` (tokenizer "char").
+"""
+# b: batch, n: mel frames, f: mel bins, l: text tokens
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from flowvox.audio.pitch import PitchConfig, energy
+from flowvox.data.dataset import Batch, MelDataset, Utterance
+from flowvox.data.manifest import read_manifest
+from flowvox.data.pitch_cache import cached_pitch
+from flowvox.errors import FlowvoxError
+from flowvox.models.aligned_task import AlignedCollate, pad_ids
+from flowvox.models.fastpitch import FastPitch
+from flowvox.models.fastpitch_config import FastPitchConfig
+from flowvox.models.infill_load import check_state_dict, tokenizer_for
+from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
+
+WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+@dataclass
+class FastPitchDataConfig:
+    """Where the utterances come from: a folder written by ``flowvox prepare``."""
+
+    prepared: str | None = None  # the prepared folder (required)
+    split: str = "train"
+    vocab: str | None = None  # None: <prepared>/vocab.txt (tokenizer "char")
+    min_item_frames: int = 16
+    max_item_frames: int | None = None
+    media_index: int = 0  # media utterance: this item of the "test" split (else of split)
+    measure_stats: bool = True  # False: keep the model section's pitch/energy mean and std
+
+
+@dataclass
+class FastPitchTaskConfig:
+    """The ``model`` and ``data`` sections of a ``fastpitch`` run file."""
+
+    model: str | dict[str, Any] = "tiny"
+    data: FastPitchDataConfig = field(default_factory=FastPitchDataConfig)
+
+
+@dataclass
+class FastPitchItem:
+    utterance: Utterance
+    pitch: Tensor  # (n,) F0 in Hz per mel frame, 0 unvoiced
+
+
+@dataclass
+class FastPitchBatch:
+    utterances: Batch  # mel (b, n, f), mel_lengths (b,), ...
+    ids: Tensor  # (b, l) int64 tokenizer ids, 0 past each text
+    lengths: Tensor  # (b,)
+    pitch: Tensor  # (b, n) Hz, 0 unvoiced and past each item
+
+    def to(self, device: torch.device | str) -> FastPitchBatch:
+        return FastPitchBatch(
+            self.utterances.to(device),
+            self.ids.to(device),
+            self.lengths.to(device),
+            self.pitch.to(device),
+        )
+
+
+class PitchDataset:
+    """``MelDataset`` items with their cached frame pitch (picklable, map-style)."""
+
+    def __init__(self, mels: MelDataset, folder: Path, pitch_config: PitchConfig) -> None:
+        self.mels, self.folder, self.pitch_config = mels, folder, pitch_config
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def __getitem__(self, index: int) -> FastPitchItem:
+        utt = self.mels[index]
+        f0 = cached_pitch(
+            self.folder, utt.audio_path, utt.mel.shape[0], self.mels.mel_config, self.pitch_config
+        )
+        return FastPitchItem(utt, f0)
+
+
+class FastPitchCollate:
+    """Pads utterances and pitch, tokenizes texts (picklable)."""
+
+    def __init__(self, tokenizer: CharTokenizer | ByteTokenizer) -> None:
+        self.text = AlignedCollate(tokenizer)
+
+    def __call__(self, items: Sequence[FastPitchItem]) -> FastPitchBatch:
+        aligned = self.text([item.utterance for item in items])
+        n = aligned.utterances.mel.shape[1]
+        pitch = torch.zeros(len(items), n)
+        for row, item in enumerate(items):
+            pitch[row, : item.pitch.shape[0]] = item.pitch
+        return FastPitchBatch(aligned.utterances, aligned.ids, aligned.lengths, pitch)
+
+
+def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> FastPitchConfig:
+    """``model`` section -> config with ``text_vocab_size`` = ``vocab_size``."""
+    if isinstance(model, str):
+        config = FastPitchConfig.preset(model)
+    else:
+        fields = dict(model)
+        preset = fields.pop("preset", None)
+        base = FastPitchConfig.preset(str(preset)).to_dict() if preset is not None else {}
+        config = FastPitchConfig.from_dict({**base, **fields})
+    if config.text_vocab_size not in (None, vocab_size):
+        raise FlowvoxError(
+            f"model.text_vocab_size={config.text_vocab_size} but the vocab has {vocab_size} "
+            "tokens; drop model.text_vocab_size (it is filled from the vocab)"
+        )
+    vocab_file = None if config.tokenizer == "byte" else (config.vocab_file or "vocab.txt")
+    return config.replace(text_vocab_size=vocab_size, vocab_file=vocab_file)
+
+
+def prosody_stats(dataset: PitchDataset) -> dict[str, float]:
+    """Mean and std of log F0 over voiced frames and of frame energy over all frames."""
+    logs, energies = [], []
+    for index in range(len(dataset)):
+        item = dataset[index]
+        voiced = item.pitch[item.pitch > 0]
+        logs.append(voiced.double().log())
+        energies.append(energy(item.utterance.mel.double()))
+    logs_all, e_all = torch.cat(logs), torch.cat(energies)
+    if logs_all.numel() < 2:
+        raise FlowvoxError(
+            "the training split has fewer than 2 voiced frames: is it speech? set "
+            "data.measure_stats=false and model.pitch_mean / pitch_std by hand"
+        )
+    return {
+        "pitch_mean": float(logs_all.mean()),
+        "pitch_std": max(float(logs_all.std()), 1e-3),
+        "energy_mean": float(e_all.mean()),
+        "energy_std": max(float(e_all.std()), 1e-3),
+    }
+
+
+class FastPitchTask(TrainTask):
+    """MAS-aligned FastPitch (see the module docstring)."""
+
+    config_class = FastPitchTaskConfig
+    export_module = "model"
+
+    def __init__(self, config: FastPitchTaskConfig):
+        super().__init__(config)
+        data = config.data
+        if not data.prepared or not Path(data.prepared).is_dir():
+            raise FlowvoxError(
+                f"data.prepared={data.prepared!r} is not a folder; run `flowvox prepare CORPUS "
+                "prepared/` and pass --set data.prepared=prepared/"
+            )
+        self.prepared = Path(data.prepared)
+        model = config.model
+        preset = model if isinstance(model, str) else model.get("preset")
+        name = FastPitchConfig.preset(str(preset)).tokenizer if preset else "char"
+        name = name if isinstance(model, str) else str(model.get("tokenizer", name))
+        vocab = None if name == "byte" else Path(data.vocab or self.prepared / "vocab.txt")
+        self.tokenizer = tokenizer_for(name, vocab)
+        self.collate = FastPitchCollate(self.tokenizer)
+        self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
+        self.train_set = self._dataset(data.split, filtered=True)
+        if data.measure_stats:
+            stats = prosody_stats(self.train_set)
+            self.model_config = self.model_config.replace(**stats)
+        config.model = self.model_config.to_dict()  # what checkpoints and export store
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        return {"model": FastPitch(self.model_config)}
+
+    def train_data(self) -> TrainData:
+        return TrainData(self.train_set, self.train_set.mels.lengths, self.collate)
+
+    def training_step(
+        self, modules: Mapping[str, nn.Module], batch: FastPitchBatch, ctx: StepContext
+    ) -> StepOutput:
+        utt = batch.utterances
+        out = modules["model"](utt.mel, utt.mel_lengths, batch.ids, batch.lengths, batch.pitch)
+        terms = {k: getattr(out, k).detach() for k in ("mel", "prior", "duration", "pitch")}
+        terms["energy"] = out.energy.detach()
+        return StepOutput(out.loss, terms=terms, frames=int(utt.mel_lengths.sum()))
+
+    def log_media(self, modules: Mapping[str, nn.Module], step: int, sink: MediaSink) -> None:
+        """Truth (top) over the synthesis from predicted durations (bottom), and the relative
+        frame-count error of the predicted durations."""
+        model: FastPitch = modules[self.export_module]
+        device = next(model.parameters()).device
+        test = (self.prepared / "test.jsonl").is_file()
+        item = self._dataset("test" if test else self.config.data.split, False).mels[
+            self.config.data.media_index
+        ]
+        ids, lengths = pad_ids([self.collate.text.encode(item.text)])
+        try:
+            out = model.synthesize(ids.to(device), lengths.to(device))
+        except FlowvoxError:  # predicted durations past max_frames early in training
+            sink.scalar("media/frames_error", float("inf"))
+            return
+        mel, fake = item.mel, out.mel[0].float().cpu()  # (n, f), (m, f)
+        width = max(mel.shape[0], fake.shape[0])
+        pad = torch.full((width, mel.shape[1]), float(mel.min()))
+        top, bottom = pad.clone(), pad.clone()
+        top[: mel.shape[0]], bottom[: fake.shape[0]] = mel, fake
+        sink.image("mel/true_top_generated_bottom", torch.cat([bottom.T, top.T]))
+        sink.scalar("media/frames_error", float(fake.shape[0] - mel.shape[0]) / mel.shape[0])
+
+    def export_files(self, out_dir: Path) -> None:
+        if isinstance(self.tokenizer, CharTokenizer):
+            self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
+
+    def _dataset(self, split: str, filtered: bool) -> PitchDataset:
+        manifest = self.prepared / f"{split}.jsonl"
+        if not manifest.is_file():
+            raise FlowvoxError(
+                f"{self.prepared}: no {split}.jsonl; set data.split to a split it has"
+            )
+        entries, mel_config = read_manifest(manifest), self.model_config.mel
+        if filtered:
+            data = self.config.data
+            probe = MelDataset(entries, mel_config, cache_dir=self.prepared)
+            longest = data.max_item_frames or math.inf
+            entries = [
+                e
+                for e, n in zip(entries, probe.lengths, strict=True)
+                if data.min_item_frames <= n <= longest and self._alignable(e.text, n)
+            ]
+            if not entries:
+                raise FlowvoxError(
+                    f"{manifest}: no utterance has {data.min_item_frames} .. {longest} frames "
+                    "and a text with at most one encoder token per frame; widen "
+                    "data.min_item_frames / data.max_item_frames"
+                )
+        mels = MelDataset(entries, mel_config, cache_dir=self.prepared)
+        return PitchDataset(mels, self.prepared, self.model_config.pitch_config())
+
+    def _alignable(self, text: str, frames: int) -> bool:
+        tokens = len(self.collate.text.encode(text))
+        return 0 < tokens and (2 * tokens + 1 if self.model_config.add_blank else tokens) <= frames
+
+
+@dataclass
+class LoadedFastPitch:
+    """A model ready for inference (eval mode, on the requested device)."""
+
+    model: FastPitch
+    config: FastPitchConfig
+    tokenizer: CharTokenizer | ByteTokenizer
+
+
+def read_fastpitch_config(path: Path) -> FastPitchConfig:
+    """The ``FastPitchConfig`` of a config.json (a run config, or the fields directly)."""
+    if not path.is_file():
+        raise FlowvoxError(f"{path} not found: a model directory needs {CONFIG_FILE}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FlowvoxError(
+            f"{path}: not a readable JSON file ({err}); re-export the model"
+        ) from err
+    if isinstance(data, dict) and "task" in data:
+        if data["task"] != "fastpitch":
+            raise FlowvoxError(
+                f"{path}: task {data['task']!r} is not a FastPitch model (fastpitch)"
+            )
+        data = data.get("model")
+    if not isinstance(data, dict):
+        raise FlowvoxError(f"{path}: expected a JSON object holding the model config")
+    try:
+        config = FastPitchConfig.from_dict(data)
+    except FlowvoxError as err:
+        raise FlowvoxError(f"{path}: {err}") from err
+    config.require_vocab()
+    return config
+
+
+def load_fastpitch_model(
+    directory: str | os.PathLike, device: str | torch.device = "cpu"
+) -> LoadedFastPitch:
+    """Model (eval mode, on ``device``), config and tokenizer of an exported directory."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FlowvoxError(f"model directory {str(folder)!r} not found; pass --model DIR")
+    config = read_fastpitch_config(folder / CONFIG_FILE)
+    vocab = folder / (config.vocab_file or "vocab.txt") if config.tokenizer != "byte" else None
+    tokenizer = tokenizer_for(config.tokenizer, vocab)
+    if tokenizer.vocab_size != config.text_vocab_size:
+        raise FlowvoxError(
+            f"{vocab}: {tokenizer.vocab_size} tokens but the model was built for "
+            f"{config.text_vocab_size}; use the vocab.txt saved with the model"
+        )
+    weights = folder / WEIGHTS_FILE
+    try:
+        state = load_file(weights, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise FlowvoxError(f"{weights}: missing or not a safetensors file ({err})") from err
+    model = FastPitch(config)
+    check_state_dict(model, state, weights)
+    model.load_state_dict(state)
+    return LoadedFastPitch(model.to(device).eval(), config, tokenizer)
