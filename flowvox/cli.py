@@ -3,7 +3,7 @@
 User mistakes (``FlowvoxError``) print one line to stderr and exit with status 2; a bulk
 verb whose items partly failed exits with 1; Ctrl-C exits with 130. The library imports sit
 inside each verb so that ``--help`` stays fast. `speak` and `generate` live in
-``flowvox.cli_synthesis``.
+``flowvox.cli_synthesis``, `score` and `reflow` in ``flowvox.cli_flow``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 from flowvox import __version__
+from flowvox.cli_flow import add_reflow_parser, add_score_parser
 from flowvox.cli_synthesis import add_generate_parser, add_speak_parser
 from flowvox.errors import FlowvoxError
 
@@ -251,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(verbs)
     add_corpus_parser(verbs)
     add_prepare_parser(verbs)
+    add_score_parser(verbs, HelpFormatter)
+    add_reflow_parser(verbs, HelpFormatter)
     return parser
 
 

@@ -12,6 +12,7 @@ from flowvox.flow.loss import flow_matching_loss
 from flowvox.flow.masking import expand_mask
 from flowvox.flow.paths import OTCFMPath, PathSample, ProbPath, RectifiedPath, sample_time
 from flowvox.flow.solvers import ADAPTIVE_METHODS, FIXED_STEP_METHODS, SolveResult, solve
+from flowvox.flow.straightness import StraightnessResult, trajectory_straightness
 from flowvox.flow.time_grids import EPSS_TABLES, epss_grid, sway, time_grid, uniform_grid
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ProbPath",
     "RectifiedPath",
     "SolveResult",
+    "StraightnessResult",
     "draw_probes",
     "epss_grid",
     "exact_divergence",
@@ -39,5 +41,6 @@ __all__ = [
     "solve",
     "sway",
     "time_grid",
+    "trajectory_straightness",
     "uniform_grid",
 ]

@@ -51,6 +51,7 @@ def log_likelihood(
     probe: str = "rademacher",
     num_probes: int = 1,
     generator: torch.Generator | None = None,
+    probes: Tensor | None = None,
     method: str = "rk4",
     num_steps: int = 32,
     grid: Tensor | None = None,
@@ -67,6 +68,8 @@ def log_likelihood(
         probe, num_probes: Hutchinson probes, "rademacher" or "gaussian"; k probes are drawn
             once per call and held fixed along the trajectory (FFJORD), zero at padding.
         generator: source of the probes; None means a fresh generator seeded 0.
+        probes: (k, b, ...) Hutchinson probes to use instead of drawing them (zero them at
+            padding), e.g. drawn per sample so a score does not depend on its batch.
         method: any solve() method. num_steps: steps of the uniform grid 1 -> 0 used by
             fixed-step methods when grid is None. grid: explicit decreasing grid from 1 to 0.
         rtol, atol: dopri5 tolerances.
@@ -84,8 +87,15 @@ def log_likelihood(
         raise FlowvoxError("mask leaves a sample with no valid elements; drop it from the batch")
     grid = _backward_grid(grid, method, num_steps)
 
-    probes = None
-    if divergence == "hutchinson":
+    if divergence == "exact":
+        probes = None
+    elif probes is not None:
+        if probes.ndim != x_1.ndim + 1 or probes.shape[1:] != x_1.shape:
+            raise FlowvoxError(
+                f"probes {tuple(probes.shape)} must be (k, *x_1.shape) = (k, {tuple(x_1.shape)})"
+            )
+        probes = torch.where(valid, probes.to(x_1), 0.0)  # (k, b, n, d)
+    else:
         if generator is None:
             generator = torch.Generator(device=x_1.device).manual_seed(0)
         probes = draw_probes(

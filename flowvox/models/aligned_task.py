@@ -8,10 +8,14 @@ Run file (see ``configs/aligned-tiny.yaml``)::
                                        # or every AlignedTTSConfig field
     data: {prepared: prepared/, split: train}
     media: {nfe: 8, cfg: 0.7}          # a sample logged every train.media_every steps
+    init_from: runs/x/model            # optional: start from an exported model's weights
 
 One step (random numbers from ``ctx.generator``, so a resumed run repeats them):
-MAS durations, then loss = flow + w_p prior + w_d duration (``AlignedTTS.forward``). Utterances
-with fewer frames than encoder tokens (blanks included) cannot be aligned and are left out.
+MAS durations, then loss = flow + w_p prior + w_d duration (``AlignedTTS.forward``).
+With ``data.reflow_pairs: DIR`` the batches are stored (x_0, x_1) pairs (``flowvox reflow
+pairs``; mel = x_1) and x_0 replaces the noise draw (``flowvox.models.aligned_reflow``).
+Utterances with fewer frames than encoder tokens (blanks included) cannot be aligned and are
+left out.
 
 The exported directory holds ``model.safetensors`` (AlignedTTS state dict), ``config.json``
 (the run config with the resolved model section) and ``vocab.txt`` (tokenizer "char").
@@ -20,6 +24,7 @@ The exported directory holds ``model.safetensors`` (AlignedTTS state dict), ``co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -53,6 +58,7 @@ class AlignedDataConfig:
     min_item_frames: int = 16
     max_item_frames: int | None = None
     media_index: int = 0  # media utterance: this item of the "test" split (else of split)
+    reflow_pairs: str | None = None  # a `flowvox reflow pairs` folder: train on (x_0, x_1)
 
 
 @dataclass
@@ -69,6 +75,7 @@ class AlignedTaskConfig:
     model: str | dict[str, Any] = "tiny"
     data: AlignedDataConfig = field(default_factory=AlignedDataConfig)
     media: AlignedMediaConfig = field(default_factory=AlignedMediaConfig)
+    init_from: str | None = None  # a model folder whose weights start the run (e.g. reflow)
 
 
 @dataclass
@@ -76,10 +83,12 @@ class AlignedBatch:
     utterances: Batch  # mel (b, n, f), mel_lengths (b,), ...
     ids: Tensor  # (b, l) int64 tokenizer ids, 0 past each text
     lengths: Tensor  # (b,) int64
+    x_0: Tensor | None = None  # (b, n, f) stored reflow noise (mel is then its x_1)
 
     def to(self, device: torch.device | str) -> AlignedBatch:
+        x_0 = None if self.x_0 is None else self.x_0.to(device)
         return AlignedBatch(
-            self.utterances.to(device), self.ids.to(device), self.lengths.to(device)
+            self.utterances.to(device), self.ids.to(device), self.lengths.to(device), x_0
         )
 
 
@@ -164,9 +173,22 @@ class AlignedTTSTask(TrainTask):
         config.model = self.model_config.to_dict()  # what checkpoints and export store
 
     def build_modules(self) -> dict[str, nn.Module]:
-        return {"model": AlignedTTS(self.model_config)}
+        model = AlignedTTS(self.model_config)
+        if self.config.init_from:  # same shapes needed; the path and loss options may differ
+            weights = load_aligned_model(self.config.init_from).model.state_dict()
+            check_state_dict(model, weights, Path(self.config.init_from) / WEIGHTS_FILE)
+            model.load_state_dict(weights)
+        return {"model": model}
 
     def train_data(self) -> TrainData:
+        if self.config.data.reflow_pairs:  # (x_0, x_1) pairs: see flowvox.models.aligned_reflow
+            from flowvox.models.aligned_reflow import ReflowCollate, ReflowPairDataset
+
+            data = self.config.data
+            pairs = ReflowPairDataset(
+                data.reflow_pairs, self.model_config.mel_dim, data.min_item_frames
+            )
+            return TrainData(pairs, pairs.lengths, ReflowCollate(self.collate))
         dataset = self._dataset(self.config.data.split, filtered=True)
         return TrainData(dataset, dataset.lengths, self.collate)
 
@@ -177,6 +199,8 @@ class AlignedTTSTask(TrainTask):
         model: AlignedTTS = getattr(wrapped, "module", wrapped)  # DDP keeps it in .module
         mel, lengths = batch.utterances.mel, batch.utterances.mel_lengths  # (b, n, f), (b,)
         draw = model.draw_training(lengths, mel.shape[1], ctx.generator, mel.dtype)
+        if batch.x_0 is not None:  # reflow: the stored noise of x_1 = mel replaces the draw
+            draw = dataclasses.replace(draw, x_0=batch.x_0.to(draw.x_0))
         out = wrapped(mel, lengths, batch.ids, batch.lengths, draw)
         terms = {"flow": out.flow.detach(), "prior": out.prior.detach()}
         terms["duration"] = out.duration.detach()

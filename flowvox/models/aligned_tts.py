@@ -280,6 +280,7 @@ class AlignedTTS(nn.Module):
         sway: float | None = None,
         speed: float = 1.0,
         generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> AlignedSynthesis:
         """Mels for texts ids (b, l0) with lengths (b,).
 
@@ -289,6 +290,8 @@ class AlignedTTS(nn.Module):
         ones (divided by ``speed``); the prompt frames are copied into the output.
         ``durations`` (b, l) (model tokens, blanks included) overrides all of that.
         ``cfg`` is the F5 weight w (0: off); ``sway`` None gives a uniform time grid.
+        ``noise`` (b, n, f): the ODE's start x_0 instead of a draw from ``generator``; n must
+        be the longest total of the durations (reflow pairs pass it with given durations).
         """
         enc = self.encode(ids, lengths, spk)
         b, device, dtype = ids.shape[0], enc.mu.device, enc.mu.dtype
@@ -332,7 +335,14 @@ class AlignedTTS(nn.Module):
             return guided_velocity(model_fn, x, t, rows, {**rows, "drop": ~no}, guidance)
 
         gen_device = generator.device if generator is not None else device
-        x_0 = torch.randn(b, n, self.config.mel_dim, generator=generator, device=gen_device)
+        if noise is None:
+            x_0 = torch.randn(b, n, self.config.mel_dim, generator=generator, device=gen_device)
+        elif noise.shape != (b, n, self.config.mel_dim):
+            raise FlowvoxError(
+                f"noise {tuple(noise.shape)}: pass (b, n, f) = {(b, n, self.config.mel_dim)}"
+            )
+        else:
+            x_0 = noise
         grid = time_grid(nfe, "uniform" if sway is None else "sway", sway or 0.0, dtype=dtype)
         result = solve(velocity, x_0.to(device, dtype), grid, solver)
         mel = torch.where(lengths_to_mask(p_frames, n)[..., None], cond, result.x)
