@@ -30,7 +30,10 @@ from flowvox.utils.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.jsonl"
 WAV_DIR = "wavs"
-DEFAULT_BATCH_FRAMES = 8000
+DEFAULT_BATCH_FRAMES = 8000  # padded frames per batch on an accelerator
+# On a CPU a batch of more than ~4 rows runs slower per frame (activations leave the cache):
+# 2000 was ~20 % faster than 8000 for the tiny preset (benchmarks/results/synth_speed.md).
+CPU_BATCH_FRAMES = 2000
 FALLBACK_FRAMES_PER_BYTE = 6.3  # 94 frames/s over ≈ 15 UTF-8 bytes/s of read English speech
 
 
@@ -86,7 +89,7 @@ def generate_bulk(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
     options: Any = None,
-    batch_frames: int = DEFAULT_BATCH_FRAMES,
+    batch_frames: int | None = None,
     progress: bool = True,
     ref_audio: str | os.PathLike | None = None,
     ref_text: str | None = None,
@@ -100,6 +103,7 @@ def generate_bulk(
     synthesizer refuses (``FlowvoxError``, e.g. text with no speakable character) is listed
     in ``BulkReport.failed`` and the run goes on; any other error stops the run, keeping
     the finished batches. ``ref_audio``/``ref_text``: the reference of items naming none.
+    ``batch_frames``: padded frames per batch; None takes ``default_batch_frames(synth)``.
     """
     items = read_bulk_source(source, ref_audio, ref_text)
     out = Path(out_dir)
@@ -114,6 +118,8 @@ def generate_bulk(
     for key in dict.fromkeys(item.reference_key for item in todo):
         _check_reference(synth, key, next(i for i in todo if i.reference_key == key), options)
     frames = {item.id: _frames(synth, item, options) for item in todo}
+    if batch_frames is None:
+        batch_frames = default_batch_frames(synth)
     batches = pack_batches(todo, lambda item: frames[item.id], batch_frames)
     # longest items first: an out-of-memory batch shows in the first seconds, not at the end
     batches.sort(key=lambda batch: -max(frames[item.id] for item in batch))
@@ -129,6 +135,12 @@ def generate_bulk(
             bar.update(sum(frames[item.id] for item in batch))
             bar.set_postfix_str(f"{report.made + len(report.failed)}/{len(todo)} utt")
     return report
+
+
+def default_batch_frames(synth: BatchSynthesizer) -> int:
+    """``CPU_BATCH_FRAMES`` for a synthesizer on the CPU, else ``DEFAULT_BATCH_FRAMES``."""
+    device = getattr(synth, "device", None)
+    return CPU_BATCH_FRAMES if getattr(device, "type", device) == "cpu" else DEFAULT_BATCH_FRAMES
 
 
 def _run_batch(

@@ -4,7 +4,8 @@
 Per text: normalise, cut into chunks sized to the reference's speaking rate
 (``chunk_budget``), give chunk j the F5 frame count (``rule_frames``, or a share of an
 explicit ``duration``) and the noise seed ``seed + j``; generate all chunks (of all texts)
-as one padded batch (``sample_chunks``), vocode each chunk, join with a cross-fade.
+as one padded batch (``sample_chunks``), vocode them (batched, ``vocode_mels``), join
+with a cross-fade.
 ``stream`` does the same one chunk at a time and yields audio as soon as it is final.
 
     tts = Synthesizer.from_pretrained("runs/f5/model")
@@ -13,7 +14,6 @@ as one padded batch (``sample_chunks``), vocode each chunk, join with a cross-fa
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,6 +39,7 @@ from flowvox.infer.reference import (
 )
 from flowvox.infer.sampling import ChunkJob, sample_chunks
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
+from flowvox.infer.vocode import vocode_mels
 from flowvox.models.infill_tts import InfillTTS
 from flowvox.text.tokenizers import Tokenizer
 
@@ -258,10 +259,11 @@ class Synthesizer:
         plans = [self._jobs(t, ref, opts, s) for t, s in zip(texts, text_seeds, strict=True)]
         jobs = [job for plan in plans for job in plan]
         mels = sample_chunks(self.model, jobs, opts).mels
+        waves = vocode_mels(self.vocoder, mels)  # all chunks of all texts, batched
         fade = round(opts.cross_fade * self.sample_rate)
         out, k = [], 0
         for plan in plans:
-            wavs = [self._vocode(mel) for mel in mels[k : k + len(plan)]]
+            wavs = waves[k : k + len(plan)]
             k += len(plan)
             out.append(Speech(np.clip(cross_fade_join(wavs, fade), -1.0, 1.0), self.sample_rate))
         return out
@@ -310,15 +312,9 @@ class Synthesizer:
         if len(rest):
             yield np.clip(rest, -1.0, 1.0)
 
-    @torch.inference_mode()
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
         """Generated log-mel (g, f) -> waveform (s,) float32 on the CPU."""
-        tensors = itertools.chain(self.vocoder.parameters(), self.vocoder.buffers())
-        ref = next(tensors, None)
-        dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
-        device = ref.device if ref is not None else mel.device
-        wav = self.vocoder(mel[None].to(device=device, dtype=dtype))  # (1, s)
-        return wav[0].float().cpu().numpy()
+        return vocode_mels(self.vocoder, [mel])[0]
 
     @staticmethod
     def _seed(opts: SynthesisOptions) -> int:
