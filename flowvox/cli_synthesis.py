@@ -109,8 +109,9 @@ def add_generate_parser(verbs: argparse._SubParsersAction, formatter_class: type
     generate.add_argument("out_dir", metavar="OUT_DIR", help="folder for wavs and manifest")
     add_synthesis_options(generate)
     generate.add_argument(
-        "--batch-frames", type=int, default=8000, metavar="N",
-        help="padded mel frames per batch, reference included (default: 8000)",
+        "--batch-frames", type=int, default=None, metavar="N",
+        help="padded mel frames per batch, reference included (default: 2000 on CPU, "
+        "8000 on GPU)",
     )  # fmt: skip
     generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     generate.set_defaults(run=run_generate)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from flowvox.errors import FlowvoxError
-from flowvox.infer.bulk import DEFAULT_BATCH_FRAMES, BulkReport, generate_bulk
+from flowvox.infer.bulk import BulkReport, generate_bulk
 from flowvox.infer.bulk_source import read_bulk_source
 
 AUDIO_SUFFIXES = {".wav": "PCM_16", ".flac": "PCM_16", ".ogg": "VORBIS"}
@@ -137,7 +137,7 @@ def generate_to_folder(
     ref_audio: str | os.PathLike | None = None,
     ref_text: str | None = None,
     options: Any = None,
-    batch_frames: int = DEFAULT_BATCH_FRAMES,
+    batch_frames: int | None = None,
     progress: bool = True,
 ) -> BulkReport:
     """``flowvox generate``: check source and OUT_DIR, load the model, run ``generate_bulk``.
@@ -150,7 +150,7 @@ def generate_to_folder(
         raise FlowvoxError(f"{out}: exists and is not a folder; choose another OUT_DIR")
     if not out.parent.is_dir():
         raise FlowvoxError(f"{out.parent}: no such folder for OUT_DIR; create it first")
-    if batch_frames < 1:
+    if batch_frames is not None and batch_frames < 1:
         raise FlowvoxError(f"--batch-frames must be at least 1, got {batch_frames}")
     if ref_text is not None and ref_audio is None:
         raise FlowvoxError("--ref-text needs --ref-audio (the clip it transcribes)")
