@@ -54,7 +54,8 @@ def feature_matching_loss(
 class MultiResolutionMelLoss(nn.Module):
     """mean_r mean|log mel_r(x̂) − log mel_r(x)| over (n_fft, hop, win, n_mels) resolutions.
 
-    Each resolution is a centred, HTK-scale magnitude mel with log floor 1e-5, from 0 Hz to
+    Each resolution is a centred, HTK-scale magnitude mel with log floor 1e-5 and 1e-9 added
+    to the energy before the root (so that a silent bin gives a finite gradient), from 0 Hz to
     ``f_max`` (None: Nyquist) at ``sample_rate`` — build it with ``for_mel`` to follow a preset.
     """
 
@@ -79,6 +80,7 @@ class MultiResolutionMelLoss(nn.Module):
                     win_length=win,
                     n_mels=n_mels,
                     f_max=f_max,
+                    magnitude_eps=1e-9,  # d sqrt(e)/de is infinite at e = 0: NaN gradients
                 )
             )
             for n_fft, hop, win, n_mels in resolutions

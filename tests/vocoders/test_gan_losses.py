@@ -78,3 +78,17 @@ def test_mel_loss_gradient_reaches_the_fake_waveform():
     fake = noise(4000, seed=2).requires_grad_()
     loss(fake, noise(4000)).backward()
     assert fake.grad.abs().sum() > 0
+
+
+def test_mel_loss_gradient_is_finite_on_silence():
+    # |STFT| = sqrt(energy) has an infinite slope at 0: a silent stretch must not give NaN
+    from flowvox.audio.mel import get_mel_preset
+
+    loss_fn = MultiResolutionMelLoss.for_mel(get_mel_preset("hifigan22k"))
+    noise = torch.randn(2, 4096, generator=torch.Generator().manual_seed(0)) * 0.1
+    real = noise[:1]
+    fake = torch.cat(
+        [torch.zeros(1, 4096), noise[1:]], dim=1
+    ).requires_grad_()  # silence, then sound
+    loss_fn(fake, torch.cat([real, real], dim=1)).backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
