@@ -39,6 +39,9 @@ demo: install
 	$(BIN)/flowvox corpus build $(DEMO_DIR) --utterances 60
 	$(BIN)/flowvox prepare $(DEMO_DIR) $(DEMO_DIR)/prepared
 	@echo "demo corpus: $(abspath $(DEMO_DIR)) (manifest.jsonl, CORPUS.md, prepared/)"
+	@echo "no bundled default voice yet; train a tiny one and speak with it (README: Train a model):"
+	@echo "  $(BIN)/flowvox train configs/infill-tiny.yaml --set data.prepared=$(DEMO_DIR)/prepared"
+	@echo "  $(BIN)/flowvox speak \"Hello there.\" -o hello.wav --model runs/infill-tiny/model --ref-audio WAV"
 
 lint: install
 	$(BIN)/ruff check flowvox tests benchmarks
