@@ -7,6 +7,8 @@ explicit ``duration``) and the noise seed ``seed + j``; generate all chunks (of 
 as one padded batch (``sample_chunks``), vocode them (batched, ``vocode_mels``), join
 with a cross-fade.
 ``stream`` does the same one chunk at a time and yields audio as soon as it is final.
+An aligned TTS model directory (task ``aligned_tts``) plugs in the same way: its chunks
+are sampled by ``aligned_backend.sample_aligned`` (durations predicted, no ``duration``).
 
     tts = Synthesizer.from_pretrained("runs/f5/model")
     wav, sr = tts.speak("Hello there.", ref_audio="me.wav", ref_text="What I said.")
@@ -25,6 +27,7 @@ from torch import nn
 
 from flowvox.audio.mel import MelSpectrogram
 from flowvox.errors import FlowvoxError
+from flowvox.infer.aligned_backend import check_aligned_options, is_aligned_dir, sample_aligned
 from flowvox.infer.duration import chunk_budget, rule_frames, split_duration
 from flowvox.infer.join import CrossFader, cross_fade_join
 from flowvox.infer.model_dir import default_reference, named_vocoder
@@ -40,6 +43,7 @@ from flowvox.infer.reference import (
 from flowvox.infer.sampling import ChunkJob, sample_chunks
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
 from flowvox.infer.vocode import vocode_mels
+from flowvox.models.aligned_tts import AlignedTTS
 from flowvox.models.infill_tts import InfillTTS
 from flowvox.text.tokenizers import Tokenizer
 
@@ -51,8 +55,9 @@ SEED_RANGE = 2**31 - 1
 class Synthesizer:
     """Speech from text with a voice prompt; see the module doc.
 
-    model: an ``InfillTTS`` (eval mode); tokenizer: its tokenizer; vocoder: log-mel
-    (b, n, f) -> (b, s) for the model's mel (checked by ``from_pretrained``).
+    model: an ``InfillTTS`` or an ``AlignedTTS`` (eval mode; see ``aligned_backend``: its
+    durations are predicted, the ``duration`` option is refused); tokenizer: its tokenizer;
+    vocoder: log-mel (b, n, f) -> (b, s) for the model's mel (checked by ``from_pretrained``).
     transcriber: (wav, sample_rate) -> text for references without text (default: a
     pocketsphinx recogniser, built on first use). default_reference: (wav path, text or
     None) used when ``ref_audio`` is None.
@@ -60,7 +65,7 @@ class Synthesizer:
 
     def __init__(
         self,
-        model: InfillTTS,
+        model: InfillTTS | AlignedTTS,
         tokenizer: Tokenizer,
         vocoder: nn.Module,
         transcriber: Transcribe | None = None,
@@ -69,6 +74,7 @@ class Synthesizer:
         from flowvox.vocoders.contract import check_vocoder_pairing
 
         self.model = model.eval()
+        self._aligned = isinstance(model, AlignedTTS)
         self.tokenizer = tokenizer
         self.vocoder = vocoder.eval()
         self.mel_config = model.config.mel
@@ -90,7 +96,8 @@ class Synthesizer:
         device: str | torch.device = "cpu",
         transcriber: Transcribe | None = None,
     ) -> Synthesizer:
-        """Load a model directory (model.safetensors + config.json + vocab.txt).
+        """Load a model directory (model.safetensors + config.json + vocab.txt): an
+        infilling model, or an aligned one (config.json task ``aligned_tts``).
 
         vocoder: a vocoder directory, "griffin-lim", or a module; None takes the vocoder the
         model directory names (a ``vocoder/`` folder inside it, or config.json's "vocoder"
@@ -106,7 +113,12 @@ class Synthesizer:
                 "(Synthesizer.from_pretrained('DIR') or flowvox speak --model DIR)"
             )
         folder = Path(model)
-        loaded = load_infill_model(folder, device)
+        if is_aligned_dir(folder):
+            from flowvox.models.aligned_task import load_aligned_model
+
+            loaded = load_aligned_model(folder, device)
+        else:
+            loaded = load_infill_model(folder, device)
         if vocoder is None:
             vocoder = named_vocoder(folder)
             if vocoder is None:
@@ -186,7 +198,8 @@ class Synthesizer:
         else:
             total = ref.frames + gen_frames
         ids = token_ids(ref.text, chunk, self.tokenizer)
-        if len(ids) > total:  # the model lines text up with frames and cuts what is left over
+        # the infill model lines text up with frames and cuts what is left over
+        if len(ids) > total and not self._aligned:
             LOG.warning(
                 "%d text tokens do not fit in %d frames (reference + generated): the end of "
                 "%r will be cut; give a longer duration or a lower speed",
@@ -213,7 +226,8 @@ class Synthesizer:
         ref_text: str | None = None,
         options: SynthesisOptions | None = None,
     ) -> int:
-        """Frames (reference + generated, all chunks) that ``speak`` would generate."""
+        """Frames (reference + generated, all chunks) that ``speak`` would generate (for an
+        aligned model, which predicts its durations, the F5 rule's estimate of them)."""
         opts = resolve_options(options, {})
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         return sum(job.total_frames for job in self._jobs(text, ref, opts, 0))
@@ -254,11 +268,13 @@ class Synthesizer:
             raise FlowvoxError("speak_batch takes a non-empty list of texts (use speak for one)")
         if seeds is not None and len(seeds) != len(texts):
             raise FlowvoxError(f"speak_batch: {len(seeds)} seeds for {len(texts)} texts")
+        if self._aligned:
+            check_aligned_options(opts)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         text_seeds = list(seeds) if seeds is not None else [self._seed(opts) for _ in texts]
         plans = [self._jobs(t, ref, opts, s) for t, s in zip(texts, text_seeds, strict=True)]
         jobs = [job for plan in plans for job in plan]
-        mels = sample_chunks(self.model, jobs, opts).mels
+        mels = self._sample(jobs, ref, opts)
         waves = vocode_mels(self.vocoder, mels)  # all chunks of all texts, batched
         fade = round(opts.cross_fade * self.sample_rate)
         out, k = [], 0
@@ -284,6 +300,8 @@ class Synthesizer:
         chunk texts (not audio) are listed first to share the time out.
         """
         opts = resolve_options(options, option_overrides)
+        if self._aligned:
+            check_aligned_options(opts)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         chunks: Iterable[str] = self._chunks(text, ref, opts)  # a string is checked here
         frames: list[int] | None = None
@@ -304,13 +322,20 @@ class Synthesizer:
         for j, chunk in enumerate(chunks):
             g = frames[j] if frames is not None else None
             job = self._job(ref, chunk, g, opts, seed + j)
-            mel = sample_chunks(self.model, [job], opts).mels[0]
+            mel = self._sample([job], ref, opts)[0]
             piece = fader.push(self._vocode(mel))
             if len(piece):
                 yield np.clip(piece, -1.0, 1.0)
         rest = fader.finish()
         if len(rest):
             yield np.clip(rest, -1.0, 1.0)
+
+    def _sample(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
+        """Generated log-mels (g_i, f), one per job, by the model's family."""
+        if self._aligned:
+            prompt_tokens = len(token_ids(ref.text, "", self.tokenizer))
+            return sample_aligned(self.model, jobs, prompt_tokens, opts).mels
+        return sample_chunks(self.model, jobs, opts).mels
 
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
         """Generated log-mel (g, f) -> waveform (s,) float32 on the CPU."""
