@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import random
 import subprocess
 import tempfile
 import time
@@ -39,13 +38,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 from torch import nn
 
 import flowvox.infer.synthesizer as synthesizer_module
-from flowvox.errors import FlowvoxError
+from flowvox.bench.lines import REF_TEXT, pick_lines, speech_like, stratified
 from flowvox.infer import SynthesisOptions, Synthesizer
 from flowvox.infer.bulk import CPU_BATCH_FRAMES, DEFAULT_BATCH_FRAMES, generate_bulk
 from flowvox.models import InfillTTS, InfillTTSConfig
@@ -54,16 +52,6 @@ from flowvox.vocoders import Vocos, VocosConfig
 from flowvox.vocoders.contract import griffin_lim_vocoder
 
 RESULTS = Path(__file__).parent / "results" / "synth_speed.md"
-REF_TEXT = "The quick brown fox jumps over the lazy dog by the river bank."
-FALLBACK_LINES = [
-    "Yes.",
-    "Open the door.",
-    "He walked to the station in the rain.",
-    "The committee will meet again next week to discuss the budget.",
-    "She had always wanted to see the mountains before the end of the long dry summer.",
-    "After the storm had passed, the villagers gathered in the square and began, slowly and "
-    "carefully, to clear the fallen branches from the road.",
-]
 VOCODERS = {
     "vocos": "Vocos, vocos-mel-24khz size (13.5M, random weights)",
     "griffin-lim": "Griffin-Lim (32 iterations, vocos24k mel)",
@@ -117,39 +105,6 @@ class Row:
     batches: int
     ratios: list[float]  # per round
     budget: int
-
-
-def pick_lines(count: int, seed: int = 0) -> list[str]:
-    """``count`` WordNet sentences spread evenly over the length range (fixed, shuffled)."""
-    try:
-        from flowvox.data.corpus.sentences import wordnet_sentences
-
-        pool = sorted(set(wordnet_sentences()), key=lambda s: (len(s), s))
-    except FlowvoxError:
-        pool = FALLBACK_LINES
-    if count >= len(pool):
-        lines = (pool * (count // len(pool) + 1))[:count]
-    else:
-        lines = [pool[round(i * (len(pool) - 1) / max(count - 1, 1))] for i in range(count)]
-    random.Random(seed).shuffle(lines)
-    return lines
-
-
-def stratified(lines: list[str], count: int) -> list[str]:
-    """``count`` of ``lines`` evenly spaced in length order (spans short to long)."""
-    ordered = sorted(lines, key=len)
-    if count >= len(ordered):
-        return ordered
-    return [ordered[round(i * (len(ordered) - 1) / max(count - 1, 1))] for i in range(count)]
-
-
-def speech_like(seconds: float, sample_rate: int = 24000) -> np.ndarray:
-    """Syllable-like bursts of harmonics (4 per second), peak about 0.3."""
-    t = np.arange(round(seconds * sample_rate)) / sample_rate
-    f0 = 120 + 20 * np.sin(2 * np.pi * 0.5 * t)
-    voice = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / sample_rate) / k for k in range(1, 6))
-    envelope = np.clip(np.sin(2 * np.pi * 2 * t), 0, None) ** 2
-    return (0.3 * voice * envelope / 2.3).astype(np.float32)
 
 
 def random_model(preset: str, tokenizer: CharTokenizer) -> InfillTTS:
