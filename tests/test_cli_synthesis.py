@@ -163,3 +163,19 @@ def test_generate_lists_refused_lines_and_exits_1(tmp_path, assets, capsys):
         "line-000001.wav",
         "line-000003.wav",
     ]
+
+
+def test_generate_threads_option(tmp_path, assets, capsys):
+    source = tmp_path / "lines.txt"
+    source.write_text("One line.\n")
+    before = torch.get_num_threads()
+    try:
+        argv = ["generate", str(source), str(tmp_path / "out"), *voice(assets), *FAST]
+        assert main([*argv, "--no-progress", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+        bad = tmp_path / "bad"
+        assert main(["generate", str(source), str(bad), *voice(assets), "--threads", "0"]) == 2
+        assert "--threads 0" in capsys.readouterr().err
+        assert not bad.exists()
+    finally:
+        torch.set_num_threads(before)
