@@ -32,6 +32,20 @@ examples:
 """
 
 
+def add_solver_options(
+    parser: argparse.ArgumentParser, nfe: int, solver: str, nfe_help: str
+) -> None:
+    """--nfe (default ``nfe``), --solver (default ``solver``), --device and --no-progress: the
+    options of every verb that integrates a model's flow."""
+    parser.add_argument("--nfe", type=int, default=nfe, metavar="N", help=nfe_help)
+    parser.add_argument(
+        "--solver", choices=("euler", "midpoint", "rk4"), default=solver,
+        help=f"ODE solver (default: {solver})",
+    )  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def add_score_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
     score = verbs.add_parser(
         "score",
@@ -53,21 +67,13 @@ def add_score_parser(verbs: argparse._SubParsersAction, formatter_class: type) -
         "--probes", type=int, default=4, metavar="K",
         help="Hutchinson probes per utterance (default: 4)",
     )  # fmt: skip
-    score.add_argument(
-        "--nfe", type=int, default=16, metavar="N", help="ODE steps, data to noise (default: 16)"
-    )
-    score.add_argument(
-        "--solver", choices=("euler", "midpoint", "rk4"), default="midpoint",
-        help="ODE solver (default: midpoint)",
-    )  # fmt: skip
     score.add_argument("--split", default="test", help="split of a prepared folder (default: test)")
     score.add_argument("--seed", type=int, default=0, help="seed of the Hutchinson probes")
     score.add_argument(
         "--batch-frames", type=int, default=2000, metavar="N",
         help="padded frames per batch (default: 2000)",
     )  # fmt: skip
-    score.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_solver_options(score, 16, "midpoint", "ODE steps, data to noise (default: 16)")
     score.set_defaults(run=run_score)
 
 
@@ -94,13 +100,6 @@ def add_reflow_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
     pairs.add_argument("prepared", metavar="PREPARED", help="the prepared training data folder")
     pairs.add_argument("out_dir", metavar="OUT_DIR", help="folder for the pairs")
     pairs.add_argument(
-        "--nfe", type=int, default=10, metavar="N", help="ODE steps (default: 10, as VoiceFlow)"
-    )
-    pairs.add_argument(
-        "--solver", choices=("euler", "midpoint", "rk4"), default="euler",
-        help="ODE solver (default: euler)",
-    )  # fmt: skip
-    pairs.add_argument(
         "--temperature", type=float, default=1.0, metavar="T",
         help="noise scale; use the one inference uses (default: 1.0)",
     )  # fmt: skip
@@ -114,8 +113,7 @@ def add_reflow_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
         "--batch-frames", type=int, default=4000, metavar="N",
         help="padded frames per batch (default: 4000)",
     )  # fmt: skip
-    pairs.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    pairs.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_solver_options(pairs, 10, "euler", "ODE steps (default: 10, as VoiceFlow)")
     pairs.set_defaults(run=run_reflow_pairs)
 
 

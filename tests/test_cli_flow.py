@@ -26,6 +26,25 @@ def test_help_with_examples(verb, capsys):
     assert f"flowvox {verb[0]} " in out.split("examples:")[1]
 
 
+@pytest.mark.parametrize(
+    ("verb", "nfe", "solver"),
+    [
+        (["score", "M", "D", "O.jsonl"], 16, "midpoint"),
+        (["reflow", "pairs", "M", "P", "O"], 10, "euler"),
+    ],
+    ids=["score", "reflow pairs"],
+)
+def test_solver_options_have_each_verbs_defaults(verb, nfe, solver):
+    parser = build_parser()
+    args = parser.parse_args(verb)
+    assert (args.nfe, args.solver, args.device, args.no_progress) == (nfe, solver, "cpu", False)
+    changed = ["--nfe", "3", "--solver", "rk4", "--device", "cuda:1", "--no-progress"]
+    args = parser.parse_args([*verb, *changed])
+    assert (args.nfe, args.solver, args.device, args.no_progress) == (3, "rk4", "cuda:1", True)
+    with pytest.raises(SystemExit):
+        parser.parse_args([*verb, "--solver", "heun"])
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_flow")

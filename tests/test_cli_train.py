@@ -14,7 +14,8 @@ import pytest
 from safetensors.torch import load_file
 
 from flowvox.cli import main
-from tests.models.test_infill_task import prepared  # noqa: F401  (a module fixture)
+from tests.models import test_infill_task as infill
+from tests.models.task_helpers import task_run_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,21 +95,23 @@ def test_train_runs_under_torchrun_with_one_summary(tmp_path):
     assert state["step"] == 2
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The infill task tests' tiny prepared corpus."""
+    return infill.CORPUS.prepare(tmp_path_factory.mktemp("infill_data"))
+
+
 @pytest.mark.slow
-def test_infill_train_resume_then_speak_with_the_exported_model(
-    tmp_path,
-    prepared,  # noqa: F811  (the fixture imported above)
-    capsys,
-):
+def test_infill_train_resume_then_speak_with_the_exported_model(tmp_path, prepared, capsys):
     import soundfile as sf
     import yaml
 
     from tests.infer.helpers import speech_like
-    from tests.models.test_infill_task import run_dict
     from tests.test_cli_synthesis import tiny_vocos_dir
 
     run_file = tmp_path / "run.yaml"
-    run_file.write_text(yaml.safe_dump(run_dict(tmp_path / "run", prepared)))
+    run = task_run_dict(infill.TASK, infill.MODEL, prepared, tmp_path / "run", **infill.TRAIN)
+    run_file.write_text(yaml.safe_dump(run))
     assert main(["train", str(run_file), "--set", "train.max_steps=2"]) == 0
     assert main(["train", str(run_file), "--resume"]) == 0  # on to max_steps 4
     assert "trained to step 4" in capsys.readouterr().out

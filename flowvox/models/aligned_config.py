@@ -6,23 +6,20 @@ fields of :class:`AlignedTTSConfig` at its top level.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import Literal
+from typing import ClassVar, Literal
 
 from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.nn.duration import DurationPredictorConfig
 from flowvox.nn.text_encoder import TextEncoderConfig
-from flowvox.utils.config import config_from_dict, config_to_dict, load_config
+from flowvox.utils.config import PresetConfig
 
 ALIGNED_PRESETS: tuple[str, ...] = ("tiny", "small")
 
 
 @dataclass
-class AlignedTTSConfig:
+class AlignedTTSConfig(PresetConfig):
     """Text encoder (Matcha's), duration predictor, DiT flow decoder and training objective.
 
     ``text_vocab_size`` is the tokenizer's vocab size; with ``add_blank`` the encoder has one
@@ -30,6 +27,9 @@ class AlignedTTSConfig:
     ``cond_dim`` > 0 adds a global condition vector (a speaker embedding) to the encoder
     and to the decoder's time embedding. ``max_frames`` bounds a synthesized utterance.
     """
+
+    PRESET_FAMILY: ClassVar[str] = "aligned"
+    PRESETS: ClassVar[tuple[str, ...]] = ALIGNED_PRESETS
 
     text_vocab_size: int | None = None
     add_blank: bool = True
@@ -152,27 +152,3 @@ class AlignedTTSConfig:
             layers=self.dur_layers,
             dropout=self.dropout,
         )
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict with the full mel config (what a checkpoint stores)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> AlignedTTSConfig:
-        """Inverse of ``to_dict``; ``mel`` may be a preset name. Unknown keys are an error."""
-        return config_from_dict(cls, data)
-
-    @classmethod
-    def preset(cls, name: str, overrides: Sequence[str] = ()) -> AlignedTTSConfig:
-        """A packaged preset (see ``ALIGNED_PRESETS``) with ``key=value`` overrides."""
-        if name not in ALIGNED_PRESETS:
-            raise FlowvoxError(
-                f"unknown aligned preset {name!r}; choose one of {', '.join(ALIGNED_PRESETS)}"
-            )
-        path = resources.files("flowvox") / "configs" / "aligned" / f"{name}.yaml"
-        with resources.as_file(path) as file:
-            return load_config(cls, file, overrides)
-
-    def replace(self, **changes) -> AlignedTTSConfig:
-        """A copy with ``changes`` applied (and checked)."""
-        return dataclasses.replace(self, **changes)

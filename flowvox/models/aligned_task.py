@@ -25,9 +25,8 @@ The exported directory holds ``model.safetensors`` (AlignedTTS state dict), ``co
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,25 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from flowvox.audio.mel import MelConfig
 from flowvox.data.dataset import Batch, MelDataset, Utterance, collate_utterances
 from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.models.aligned_config import AlignedTTSConfig
 from flowvox.models.aligned_tts import AlignedTTS
-from flowvox.models.infill_load import check_state_dict, tokenizer_for
+from flowvox.models.model_dir import (
+    WEIGHTS_FILE,
+    LoadedModel,
+    ModelFamily,
+    check_state_dict,
+    load_model_dir,
+    resolve_model_section,
+    section_tokenizer,
+    tokenizer_for,
+)
 from flowvox.text import build_vocab, load_vocab, phonemize
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
-
-WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
 @dataclass
@@ -120,21 +127,8 @@ class AlignedCollate:
 
 def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> AlignedTTSConfig:
     """``model`` section (preset name, {preset: ..., overrides}, or fields) -> config with
-    ``text_vocab_size`` = ``vocab_size``."""
-    if isinstance(model, str):
-        config = AlignedTTSConfig.preset(model)
-    else:
-        fields = dict(model)
-        preset = fields.pop("preset", None)
-        base = AlignedTTSConfig.preset(str(preset)).to_dict() if preset is not None else {}
-        config = AlignedTTSConfig.from_dict({**base, **fields})
-    if config.text_vocab_size not in (None, vocab_size):
-        raise FlowvoxError(
-            f"model.text_vocab_size={config.text_vocab_size} but the vocab has {vocab_size} "
-            "tokens; drop model.text_vocab_size (it is filled from the vocab)"
-        )
-    vocab_file = None if config.tokenizer == "byte" else (config.vocab_file or "vocab.txt")
-    return config.replace(text_vocab_size=vocab_size, vocab_file=vocab_file)
+    ``text_vocab_size`` = ``vocab_size`` (``flowvox.models.model_dir``)."""
+    return resolve_model_section(AlignedTTSConfig, model, vocab_size)
 
 
 class AlignedTTSTask(TrainTask):
@@ -153,9 +147,7 @@ class AlignedTTSTask(TrainTask):
             )
         self.prepared = Path(data.prepared)
         model = config.model
-        preset = model if isinstance(model, str) else model.get("preset")
-        name = AlignedTTSConfig.preset(str(preset)).tokenizer if preset else "char"
-        name = name if isinstance(model, str) else str(model.get("tokenizer", name))
+        name = section_tokenizer(AlignedTTSConfig, model)
         phonemes = None
         if name.startswith("phoneme:"):  # the split's texts phonemized once, in one process
             phonemes = self._phonemize(name[len("phoneme:") :])
@@ -222,13 +214,7 @@ class AlignedTTSTask(TrainTask):
         except FlowvoxError:  # predicted durations past max_frames early in training
             sink.scalar("media/frames_error", float("inf"))
             return
-        mel, fake = item.mel, out.mel[0].float().cpu()  # (n, f), (m, f)
-        width = max(mel.shape[0], fake.shape[0])
-        pad = torch.full((width, mel.shape[1]), float(mel.min()))
-        top, bottom = pad.clone(), pad.clone()
-        top[: mel.shape[0]], bottom[: fake.shape[0]] = mel, fake
-        sink.image("mel/true_top_generated_bottom", torch.cat([bottom.T, top.T]))
-        sink.scalar("media/frames_error", float(fake.shape[0] - mel.shape[0]) / mel.shape[0])
+        log_duration_media(sink, item.mel, out.mel[0].float().cpu())  # (n, f), (m, f)
 
     def export_files(self, out_dir: Path) -> None:
         if isinstance(self.tokenizer, CharTokenizer):
@@ -245,93 +231,76 @@ class AlignedTTSTask(TrainTask):
         return self._dataset("test" if test else self.config.data.split, filtered=False)
 
     def _dataset(self, split: str, filtered: bool) -> MelDataset:
-        manifest = self.prepared / f"{split}.jsonl"
-        if not manifest.is_file():
+        data, config = self.config.data, self.model_config
+        encode = self.collate.encode if filtered else None
+        return read_split(
+            self.prepared, split, config.mel, encode, config.add_blank,
+            data.min_item_frames, data.max_item_frames,
+        )  # fmt: skip
+
+
+def read_split(
+    prepared: Path,
+    split: str,
+    mel_config: MelConfig,
+    encode: Callable[[str], list[int]] | None = None,
+    add_blank: bool = False,
+    min_frames: int = 0,
+    max_frames: int | None = None,
+) -> MelDataset:
+    """The utterances of ``prepared/<split>.jsonl``; with ``encode``, only those of
+    ``min_frames`` .. ``max_frames`` frames whose encoded text (2l + 1 tokens with
+    ``add_blank``, else l) MAS can align: 0 < l and tokens <= frames."""
+    manifest = prepared / f"{split}.jsonl"
+    if not manifest.is_file():
+        raise FlowvoxError(f"{prepared}: no {split}.jsonl; set data.split to a split it has")
+    entries = read_manifest(manifest)
+    if encode is not None:
+        probe = MelDataset(entries, mel_config, cache_dir=prepared)
+        longest = max_frames or float("inf")
+
+        def alignable(text: str, frames: int) -> bool:
+            tokens = len(encode(text))
+            return 0 < tokens and (2 * tokens + 1 if add_blank else tokens) <= frames
+
+        entries = [
+            e
+            for e, n in zip(entries, probe.lengths, strict=True)
+            if min_frames <= n <= longest and alignable(e.text, n)
+        ]
+        if not entries:
             raise FlowvoxError(
-                f"{self.prepared}: no {split}.jsonl; set data.split to a split it has"
+                f"{manifest}: no utterance has {min_frames} .. {longest} frames "
+                "and a text with at most one encoder token per frame; widen "
+                "data.min_item_frames / data.max_item_frames"
             )
-        entries, mel_config = read_manifest(manifest), self.model_config.mel
-        if filtered:
-            data = self.config.data
-            probe = MelDataset(entries, mel_config, cache_dir=self.prepared)
-            longest = data.max_item_frames or float("inf")
-            entries = [
-                e
-                for e, n in zip(entries, probe.lengths, strict=True)
-                if data.min_item_frames <= n <= longest and self._alignable(e.text, n)
-            ]
-            if not entries:
-                raise FlowvoxError(
-                    f"{manifest}: no utterance has {data.min_item_frames} .. {longest} frames "
-                    "and a text with at most one encoder token per frame; widen "
-                    "data.min_item_frames / data.max_item_frames"
-                )
-        return MelDataset(entries, mel_config, cache_dir=self.prepared)
-
-    def _alignable(self, text: str, frames: int) -> bool:
-        tokens = len(self.collate.encode(text))
-        return 0 < tokens and (2 * tokens + 1 if self.model_config.add_blank else tokens) <= frames
+    return MelDataset(entries, mel_config, cache_dir=prepared)
 
 
-@dataclass
-class LoadedAlignedModel:
+def log_duration_media(sink: MediaSink, mel: Tensor, fake: Tensor) -> None:
+    """Truth ``mel`` (n, f) as the top half of one image over the synthesis ``fake`` (m, f),
+    each padded to the wider with the truth's minimum, and the relative frame-count error
+    (m - n) / n of the predicted durations."""
+    width = max(mel.shape[0], fake.shape[0])
+    pad = torch.full((width, mel.shape[1]), float(mel.min()))
+    top, bottom = pad.clone(), pad.clone()
+    top[: mel.shape[0]], bottom[: fake.shape[0]] = mel, fake
+    sink.image("mel/true_top_generated_bottom", torch.cat([bottom.T, top.T]))
+    sink.scalar("media/frames_error", float(fake.shape[0] - mel.shape[0]) / mel.shape[0])
+
+
+class LoadedAlignedModel(LoadedModel[AlignedTTSConfig, AlignedTTS]):
     """A model ready for inference (eval mode, on the requested device)."""
 
-    model: AlignedTTS
-    config: AlignedTTSConfig
-    tokenizer: CharTokenizer | ByteTokenizer
 
-
-def read_aligned_config(path: Path) -> AlignedTTSConfig:
-    """The ``AlignedTTSConfig`` of a config.json (a run config, or the fields directly)."""
-    if not path.is_file():
-        raise FlowvoxError(f"{path} not found: a model directory needs {CONFIG_FILE}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FlowvoxError(
-            f"{path}: not a readable JSON file ({err}); re-export the model"
-        ) from err
-    if isinstance(data, dict) and "task" in data:
-        if data["task"] != "aligned_tts":
-            raise FlowvoxError(
-                f"{path}: task {data['task']!r} is not an aligned TTS model (aligned_tts)"
-            )
-        data = data.get("model")
-    if not isinstance(data, dict):
-        raise FlowvoxError(f"{path}: expected a JSON object holding the model config")
-    try:
-        config = AlignedTTSConfig.from_dict(data)
-    except FlowvoxError as err:
-        raise FlowvoxError(f"{path}: {err}") from err
-    config.require_vocab()
-    return config
+ALIGNED_FAMILY = ModelFamily(
+    "aligned_tts", "an aligned TTS model", AlignedTTSConfig, AlignedTTS, LoadedAlignedModel
+)
 
 
 def load_aligned_model(
     directory: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> LoadedAlignedModel:
-    """Model (eval mode, on ``device``), config and tokenizer of an exported directory."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise FlowvoxError(f"model directory {str(folder)!r} not found; pass --model DIR")
-    config = read_aligned_config(folder / CONFIG_FILE)
-    vocab = folder / (config.vocab_file or "vocab.txt") if config.tokenizer != "byte" else None
-    tokenizer = tokenizer_for(config.tokenizer, vocab)
-    if tokenizer.vocab_size != config.text_vocab_size:
-        raise FlowvoxError(
-            f"{vocab}: {tokenizer.vocab_size} tokens but the model was built for "
-            f"{config.text_vocab_size}; use the vocab.txt saved with the model"
-        )
-    weights = folder / WEIGHTS_FILE
-    try:
-        state = load_file(weights, device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise FlowvoxError(f"{weights}: missing or not a safetensors file ({err})") from err
-    model = AlignedTTS(config)
-    check_state_dict(model, state, weights)
-    model.load_state_dict(state)
-    return LoadedAlignedModel(model.to(device).eval(), config, tokenizer)
+    """Model (eval mode, on ``device``), config and tokenizer of an exported directory
+    (``flowvox.models.model_dir``)."""
+    return load_model_dir(directory, ALIGNED_FAMILY, device)

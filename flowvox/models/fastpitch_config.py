@@ -6,24 +6,22 @@ fields of :class:`FastPitchConfig` at its top level.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
+from typing import ClassVar
 
 from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.audio.pitch import PitchConfig
 from flowvox.errors import FlowvoxError
 from flowvox.nn.duration import DurationPredictorConfig
 from flowvox.nn.text_encoder import TextEncoderConfig
-from flowvox.utils.config import config_from_dict, config_to_dict, load_config
+from flowvox.utils.config import PresetConfig
 
 FASTPITCH_PRESETS: tuple[str, ...] = ("tiny", "small")
 
 
 @dataclass
-class FastPitchConfig:
+class FastPitchConfig(PresetConfig):
     """FFT encoder over tokens, duration / pitch / energy predictors, FFT decoder over frames.
 
     ``pitch_mean`` / ``pitch_std`` standardise log F0 (log Hz over voiced frames) and
@@ -31,6 +29,9 @@ class FastPitchConfig:
     trainer measures them on the training set and stores them here, so an exported model
     carries its own normalisation. ``pitch_method`` etc. say how targets were extracted.
     """
+
+    PRESET_FAMILY: ClassVar[str] = "fastpitch"
+    PRESETS: ClassVar[tuple[str, ...]] = FASTPITCH_PRESETS
 
     text_vocab_size: int | None = None
     add_blank: bool = False  # FastPitch has no blanks; True intersperses them (Glow-TTS)
@@ -152,25 +153,3 @@ class FastPitchConfig:
             dropout=self.dropout,
             detach_input=detach,
         )
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FastPitchConfig:
-        """Inverse of ``to_dict``; ``mel`` may be a preset name. Unknown keys are an error."""
-        return config_from_dict(cls, data)
-
-    @classmethod
-    def preset(cls, name: str, overrides: Sequence[str] = ()) -> FastPitchConfig:
-        """A packaged preset (see ``FASTPITCH_PRESETS``) with ``key=value`` overrides."""
-        if name not in FASTPITCH_PRESETS:
-            raise FlowvoxError(
-                f"unknown fastpitch preset {name!r}; choose one of {', '.join(FASTPITCH_PRESETS)}"
-            )
-        path = resources.files("flowvox") / "configs" / "fastpitch" / f"{name}.yaml"
-        with resources.as_file(path) as file:
-            return load_config(cls, file, overrides)
-
-    def replace(self, **changes) -> FastPitchConfig:
-        return dataclasses.replace(self, **changes)

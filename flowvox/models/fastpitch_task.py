@@ -25,8 +25,6 @@ resolved model section) and ``vocab.txt`` (tokenizer "char").
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,17 +36,21 @@ from torch import Tensor, nn
 
 from flowvox.audio.pitch import PitchConfig, energy
 from flowvox.data.dataset import Batch, MelDataset, Utterance
-from flowvox.data.manifest import read_manifest
 from flowvox.data.pitch_cache import cached_pitch
 from flowvox.errors import FlowvoxError
-from flowvox.models.aligned_task import AlignedCollate, pad_ids
+from flowvox.models.aligned_task import AlignedCollate, log_duration_media, pad_ids, read_split
 from flowvox.models.fastpitch import FastPitch
 from flowvox.models.fastpitch_config import FastPitchConfig
-from flowvox.models.infill_load import check_state_dict, tokenizer_for
+from flowvox.models.model_dir import (
+    LoadedModel,
+    ModelFamily,
+    load_model_dir,
+    resolve_model_section,
+    section_tokenizer,
+    tokenizer_for,
+)
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
-
-WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
 @dataclass
@@ -127,21 +129,9 @@ class FastPitchCollate:
 
 
 def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> FastPitchConfig:
-    """``model`` section -> config with ``text_vocab_size`` = ``vocab_size``."""
-    if isinstance(model, str):
-        config = FastPitchConfig.preset(model)
-    else:
-        fields = dict(model)
-        preset = fields.pop("preset", None)
-        base = FastPitchConfig.preset(str(preset)).to_dict() if preset is not None else {}
-        config = FastPitchConfig.from_dict({**base, **fields})
-    if config.text_vocab_size not in (None, vocab_size):
-        raise FlowvoxError(
-            f"model.text_vocab_size={config.text_vocab_size} but the vocab has {vocab_size} "
-            "tokens; drop model.text_vocab_size (it is filled from the vocab)"
-        )
-    vocab_file = None if config.tokenizer == "byte" else (config.vocab_file or "vocab.txt")
-    return config.replace(text_vocab_size=vocab_size, vocab_file=vocab_file)
+    """``model`` section (preset name, {preset: ..., overrides}, or fields) -> config with
+    ``text_vocab_size`` = ``vocab_size`` (``flowvox.models.model_dir``)."""
+    return resolve_model_section(FastPitchConfig, model, vocab_size)
 
 
 def prosody_stats(dataset: PitchDataset) -> dict[str, float]:
@@ -182,9 +172,7 @@ class FastPitchTask(TrainTask):
             )
         self.prepared = Path(data.prepared)
         model = config.model
-        preset = model if isinstance(model, str) else model.get("preset")
-        name = FastPitchConfig.preset(str(preset)).tokenizer if preset else "char"
-        name = name if isinstance(model, str) else str(model.get("tokenizer", name))
+        name = section_tokenizer(FastPitchConfig, model)
         vocab = None if name == "byte" else Path(data.vocab or self.prepared / "vocab.txt")
         self.tokenizer = tokenizer_for(name, vocab)
         self.collate = FastPitchCollate(self.tokenizer)
@@ -225,107 +213,34 @@ class FastPitchTask(TrainTask):
         except FlowvoxError:  # predicted durations past max_frames early in training
             sink.scalar("media/frames_error", float("inf"))
             return
-        mel, fake = item.mel, out.mel[0].float().cpu()  # (n, f), (m, f)
-        width = max(mel.shape[0], fake.shape[0])
-        pad = torch.full((width, mel.shape[1]), float(mel.min()))
-        top, bottom = pad.clone(), pad.clone()
-        top[: mel.shape[0]], bottom[: fake.shape[0]] = mel, fake
-        sink.image("mel/true_top_generated_bottom", torch.cat([bottom.T, top.T]))
-        sink.scalar("media/frames_error", float(fake.shape[0] - mel.shape[0]) / mel.shape[0])
+        log_duration_media(sink, item.mel, out.mel[0].float().cpu())  # (n, f), (m, f)
 
     def export_files(self, out_dir: Path) -> None:
         if isinstance(self.tokenizer, CharTokenizer):
             self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
 
     def _dataset(self, split: str, filtered: bool) -> PitchDataset:
-        manifest = self.prepared / f"{split}.jsonl"
-        if not manifest.is_file():
-            raise FlowvoxError(
-                f"{self.prepared}: no {split}.jsonl; set data.split to a split it has"
-            )
-        entries, mel_config = read_manifest(manifest), self.model_config.mel
-        if filtered:
-            data = self.config.data
-            probe = MelDataset(entries, mel_config, cache_dir=self.prepared)
-            longest = data.max_item_frames or math.inf
-            entries = [
-                e
-                for e, n in zip(entries, probe.lengths, strict=True)
-                if data.min_item_frames <= n <= longest and self._alignable(e.text, n)
-            ]
-            if not entries:
-                raise FlowvoxError(
-                    f"{manifest}: no utterance has {data.min_item_frames} .. {longest} frames "
-                    "and a text with at most one encoder token per frame; widen "
-                    "data.min_item_frames / data.max_item_frames"
-                )
-        mels = MelDataset(entries, mel_config, cache_dir=self.prepared)
-        return PitchDataset(mels, self.prepared, self.model_config.pitch_config())
-
-    def _alignable(self, text: str, frames: int) -> bool:
-        tokens = len(self.collate.text.encode(text))
-        return 0 < tokens and (2 * tokens + 1 if self.model_config.add_blank else tokens) <= frames
+        data, config = self.config.data, self.model_config
+        encode = self.collate.text.encode if filtered else None
+        mels = read_split(
+            self.prepared, split, config.mel, encode, config.add_blank,
+            data.min_item_frames, data.max_item_frames,
+        )  # fmt: skip
+        return PitchDataset(mels, self.prepared, config.pitch_config())
 
 
-@dataclass
-class LoadedFastPitch:
+class LoadedFastPitch(LoadedModel[FastPitchConfig, FastPitch]):
     """A model ready for inference (eval mode, on the requested device)."""
 
-    model: FastPitch
-    config: FastPitchConfig
-    tokenizer: CharTokenizer | ByteTokenizer
 
-
-def read_fastpitch_config(path: Path) -> FastPitchConfig:
-    """The ``FastPitchConfig`` of a config.json (a run config, or the fields directly)."""
-    if not path.is_file():
-        raise FlowvoxError(f"{path} not found: a model directory needs {CONFIG_FILE}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FlowvoxError(
-            f"{path}: not a readable JSON file ({err}); re-export the model"
-        ) from err
-    if isinstance(data, dict) and "task" in data:
-        if data["task"] != "fastpitch":
-            raise FlowvoxError(
-                f"{path}: task {data['task']!r} is not a FastPitch model (fastpitch)"
-            )
-        data = data.get("model")
-    if not isinstance(data, dict):
-        raise FlowvoxError(f"{path}: expected a JSON object holding the model config")
-    try:
-        config = FastPitchConfig.from_dict(data)
-    except FlowvoxError as err:
-        raise FlowvoxError(f"{path}: {err}") from err
-    config.require_vocab()
-    return config
+FASTPITCH_FAMILY = ModelFamily(
+    "fastpitch", "a FastPitch model", FastPitchConfig, FastPitch, LoadedFastPitch
+)
 
 
 def load_fastpitch_model(
     directory: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> LoadedFastPitch:
-    """Model (eval mode, on ``device``), config and tokenizer of an exported directory."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise FlowvoxError(f"model directory {str(folder)!r} not found; pass --model DIR")
-    config = read_fastpitch_config(folder / CONFIG_FILE)
-    vocab = folder / (config.vocab_file or "vocab.txt") if config.tokenizer != "byte" else None
-    tokenizer = tokenizer_for(config.tokenizer, vocab)
-    if tokenizer.vocab_size != config.text_vocab_size:
-        raise FlowvoxError(
-            f"{vocab}: {tokenizer.vocab_size} tokens but the model was built for "
-            f"{config.text_vocab_size}; use the vocab.txt saved with the model"
-        )
-    weights = folder / WEIGHTS_FILE
-    try:
-        state = load_file(weights, device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise FlowvoxError(f"{weights}: missing or not a safetensors file ({err})") from err
-    model = FastPitch(config)
-    check_state_dict(model, state, weights)
-    model.load_state_dict(state)
-    return LoadedFastPitch(model.to(device).eval(), config, tokenizer)
+    """Model (eval mode, on ``device``), config and tokenizer of an exported directory
+    (``flowvox.models.model_dir``)."""
+    return load_model_dir(directory, FASTPITCH_FAMILY, device)

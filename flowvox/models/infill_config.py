@@ -6,21 +6,18 @@ e2_base); each file holds the fields of :class:`InfillTTSConfig` at its top leve
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import Literal
+from typing import ClassVar, Literal
 
 from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.errors import FlowvoxError
-from flowvox.utils.config import config_from_dict, config_to_dict, load_config
+from flowvox.utils.config import PresetConfig
 
 INFILL_PRESETS: tuple[str, ...] = ("tiny", "small", "base", "e2_tiny", "e2_small", "e2_base")
 
 
 @dataclass
-class InfillTTSConfig:
+class InfillTTSConfig(PresetConfig):
     """Shape of an infilling TTS model, its training objective and its front-ends.
 
     Defaults are F5-TTS v1_Base. ``version`` "v1" masks filler tokens in the text encoder and
@@ -33,6 +30,9 @@ class InfillTTSConfig:
     tokenizer's vocab size without the filler (the embedding has one more row); the trainer
     sets it from the tokenizer.
     """
+
+    PRESET_FAMILY: ClassVar[str] = "infill"
+    PRESETS: ClassVar[tuple[str, ...]] = INFILL_PRESETS
 
     backbone: Literal["dit", "e2"] = "dit"
     version: Literal["v1", "v0"] = "v1"
@@ -119,27 +119,3 @@ class InfillTTSConfig:
                 "(e.g. --set text_vocab_size=N, or replace(config, text_vocab_size=len(vocab)))"
             )
         return self.text_vocab_size
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict with the full mel config (what a checkpoint stores)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> InfillTTSConfig:
-        """Inverse of ``to_dict``; ``mel`` may be a preset name. Unknown keys are an error."""
-        return config_from_dict(cls, data)
-
-    @classmethod
-    def preset(cls, name: str, overrides: Sequence[str] = ()) -> InfillTTSConfig:
-        """A packaged preset (see ``INFILL_PRESETS``) with ``key=value`` overrides."""
-        if name not in INFILL_PRESETS:
-            raise FlowvoxError(
-                f"unknown infill preset {name!r}; choose one of {', '.join(INFILL_PRESETS)}"
-            )
-        path = resources.files("flowvox") / "configs" / "infill" / f"{name}.yaml"
-        with resources.as_file(path) as file:
-            return load_config(cls, file, overrides)
-
-    def replace(self, **changes) -> InfillTTSConfig:
-        """A copy with ``changes`` applied (and checked)."""
-        return dataclasses.replace(self, **changes)

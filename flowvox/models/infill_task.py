@@ -37,13 +37,10 @@ from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.flow import OTCFMPath, flow_matching_loss
 from flowvox.models.infill_config import InfillTTSConfig
-from flowvox.models.infill_load import (
-    LoadedInfillModel,
-    load_infill_model,
-    tokenizer_for,
-)
+from flowvox.models.infill_load import LoadedInfillModel, load_infill_model
 from flowvox.models.infill_media import MediaConfig, log_infill_media
 from flowvox.models.infill_tts import InfillTTS, lengths_to_mask, pad_token_ids
+from flowvox.models.model_dir import resolve_model_section, section_tokenizer, tokenizer_for
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
@@ -107,28 +104,9 @@ def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> Inf
     """``model`` section -> ``InfillTTSConfig`` with ``text_vocab_size`` = ``vocab_size``.
 
     A string is a preset name; a mapping with ``preset`` is that preset with the other keys
-    as overrides; any other mapping holds the fields themselves.
+    as overrides; any other mapping holds the fields themselves (``flowvox.models.model_dir``).
     """
-    if isinstance(model, str):
-        config = InfillTTSConfig.preset(model)
-    else:
-        fields = dict(model)
-        preset = fields.pop("preset", None)
-        if preset is not None:
-            base = InfillTTSConfig.preset(str(preset)).to_dict()
-            config = InfillTTSConfig.from_dict({**base, **fields})
-        else:
-            config = InfillTTSConfig.from_dict(fields)
-    if config.text_vocab_size not in (None, vocab_size):
-        raise FlowvoxError(
-            f"model.text_vocab_size={config.text_vocab_size} but the vocab has {vocab_size} "
-            "tokens; drop model.text_vocab_size (it is filled from the vocab) or pass the "
-            "vocab the model was trained with as data.vocab"
-        )
-    vocab_file = config.vocab_file if config.tokenizer != "byte" else None
-    if config.tokenizer != "byte" and vocab_file is None:
-        vocab_file = "vocab.txt"
-    return config.replace(text_vocab_size=vocab_size, vocab_file=vocab_file)
+    return resolve_model_section(InfillTTSConfig, model, vocab_size)
 
 
 class InfillTTSTask(TrainTask):
@@ -151,7 +129,7 @@ class InfillTTSTask(TrainTask):
                 f"data.prepared={data.prepared!r} is not a folder; pass the output folder of "
                 "`flowvox prepare`"
             )
-        tokenizer_name = self._tokenizer_name(config.model)
+        tokenizer_name = section_tokenizer(InfillTTSConfig, config.model)
         if tokenizer_name.startswith("phoneme:"):
             raise FlowvoxError(
                 f"model.tokenizer={tokenizer_name!r}: the infill_tts trainer reads raw text and "
@@ -164,15 +142,6 @@ class InfillTTSTask(TrainTask):
         self.model_config = resolve_model_config(config.model, self.tokenizer.vocab_size)
         config.model = self.model_config.to_dict()  # what checkpoints and export store
         self._media_item: tuple[Tensor, Tensor] | None = None
-
-    @staticmethod
-    def _tokenizer_name(model: str | Mapping[str, Any]) -> str:
-        if isinstance(model, str):
-            return InfillTTSConfig.preset(model).tokenizer
-        if "tokenizer" in model:
-            return str(model["tokenizer"])
-        preset = model.get("preset")
-        return InfillTTSConfig.preset(str(preset)).tokenizer if preset else "char"
 
     # ------------------------------------------------------------------ trainer contract
     def build_modules(self) -> dict[str, nn.Module]:

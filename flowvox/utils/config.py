@@ -13,6 +13,9 @@ reads the YAML, applies the overrides, and builds ``Cls``; every mistake is a on
 
 ``config_to_dict`` gives plain JSON-able data and ``config_from_dict`` inverts it, so a
 config saved with a checkpoint (``save_config_json``) rebuilds the same object.
+
+``PresetConfig`` gives a model config class its packaged YAML presets
+(``flowvox/configs/<family>/<name>.yaml``) and the ``model`` section forms of a run file.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
 
@@ -151,6 +155,54 @@ def load_config_json(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise FlowvoxError(f"{path}: expected a JSON object")
     return data
+
+
+class PresetConfig:
+    """Mixin of a model config dataclass: JSON round trip, packaged presets, ``replace``.
+
+    The subclass sets ``PRESET_FAMILY`` (its preset folder ``flowvox/configs/<family>/``, and
+    its name in messages) and ``PRESETS`` (the preset names there); each preset file holds
+    the dataclass's fields at its top level.
+    """
+
+    PRESET_FAMILY: ClassVar[str]
+    PRESETS: ClassVar[tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with nested configs in full (what a checkpoint stores)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Inverse of ``to_dict``; ``mel`` may be a preset name. Unknown keys are an error."""
+        return config_from_dict(cls, data)
+
+    @classmethod
+    def preset(cls, name: str, overrides: Sequence[str] = ()) -> Self:
+        """A packaged preset (one of ``PRESETS``) with ``key=value`` overrides."""
+        if name not in cls.PRESETS:
+            raise FlowvoxError(
+                f"unknown {cls.PRESET_FAMILY} preset {name!r}; choose one of "
+                f"{', '.join(cls.PRESETS)}"
+            )
+        path = resources.files("flowvox") / "configs" / cls.PRESET_FAMILY / f"{name}.yaml"
+        with resources.as_file(path) as file:
+            return load_config(cls, file, overrides)
+
+    @classmethod
+    def from_section(cls, model: str | Mapping[str, Any]) -> Self:
+        """The ``model`` section of a run file: a preset name, a mapping with ``preset``
+        (that preset, the other keys overriding it), or a mapping of the fields themselves."""
+        if isinstance(model, str):
+            return cls.preset(model)
+        fields = dict(model)
+        preset = fields.pop("preset", None)
+        base = cls.preset(str(preset)).to_dict() if preset is not None else {}
+        return cls.from_dict({**base, **fields})
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
 
 
 def _convert(value: Any, hint: Any, key: str) -> Any:

@@ -7,17 +7,15 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from safetensors.torch import save_file
 
 from flowvox.audio.mel import MelConfig
-from flowvox.data import prepare_dataset
 from flowvox.models.aligned_config import AlignedTTSConfig
 from flowvox.models.aligned_tts import AlignedTTS
 from flowvox.text import load_vocab
+from tests.models.task_helpers import ToneCorpus
 
 F = 4
 MEL4 = MelConfig("tiny4", 24000, 1024, 256, 1024, F)
@@ -43,23 +41,7 @@ def random_model(config: AlignedTTSConfig, seed: int = 0, scale: float = 0.2, dt
 
 def make_prepared(root: Path, texts=TRAIN_TEXTS, test_texts=("held out", "go")) -> Path:
     """Tones + noise of 0.3-0.5 s for each text (train, test), prepared with vocos24k."""
-    rng = np.random.default_rng(0)
-    manifest = root / "manifest.jsonl"
-    with manifest.open("w") as fh:
-        for split, split_texts in (("train", texts), ("test", test_texts)):
-            folder = root / "corpus" / split
-            folder.mkdir(parents=True)
-            for i, text in enumerate(split_texts):
-                s = int(24000 * (0.3 + 0.05 * i))
-                tone = np.sin(2 * np.pi * (200 + 40 * i) * np.arange(s) / 24000)
-                wav = folder / f"u{i}.wav"
-                noisy = 0.3 * tone + 0.05 * rng.standard_normal(s)
-                sf.write(wav, noisy.astype(np.float32), 24000)
-                line = {"audio": str(wav), "text": text, "speaker": "spk", "split": split}
-                fh.write(json.dumps(line) + "\n")
-    out = root / "prepared"
-    prepare_dataset(manifest, out, workers=1, progress=False)
-    return out
+    return ToneCorpus(texts, test_texts, seconds=0.3).prepare(root)
 
 
 def export_model(folder: Path, prepared: Path, seed: int = 0, scale: float = 0.2, **changes):

@@ -8,14 +8,11 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from flowvox.data import prepare_dataset
 from flowvox.errors import FlowvoxError
 from flowvox.models.aligned_task import (
     AlignedTaskConfig,
@@ -27,68 +24,24 @@ from flowvox.models.aligned_tts import AlignedTTS
 from flowvox.text import load_vocab
 from flowvox.train import (
     StepContext,
-    Trainer,
     load_run_config,
-    run_config_from_dict,
     train_from_config,
 )
-from flowvox.utils.config import config_from_dict
+from tests.models.task_helpers import RecordingSink, ToneCorpus, assert_resume_is_exact
 
 TEXTS = ["a cat sat.", "dogs run far!", "we sing", "zebra quiz", "hello there", "ok go"]
 TOO_SHORT = "far too long a text for so short a clip"  # 0.2 s: 19 frames for 81 tokens
 MODEL = {"preset": "tiny", "dim": 32, "heads": 2, "enc_dim": 32, "enc_ffn_dim": 64}
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """A prepared folder: 6 train utterances of tones and noise, 0.5-0.75 s, one of 0.2 s with
-    a long text (too short to align), and 1 test utterance."""
-    root = tmp_path_factory.mktemp("aligned_data")
-    rng = np.random.default_rng(0)
-    manifest = root / "manifest.jsonl"
-    with manifest.open("w") as fh:
-        for split, texts in (("train", [*TEXTS, TOO_SHORT]), ("test", ["held out"])):
-            folder = root / "corpus" / split
-            folder.mkdir(parents=True)
-            for i, text in enumerate(texts):
-                s = int(24000 * (0.2 if text == TOO_SHORT else 0.5 + 0.05 * i))
-                tone = np.sin(2 * np.pi * (200 + 40 * i) * np.arange(s) / 24000)
-                wav = folder / f"u{i}.wav"
-                sf.write(
-                    wav, (0.3 * tone + 0.05 * rng.standard_normal(s)).astype(np.float32), 24000
-                )
-                line = {"audio": str(wav), "text": text, "speaker": "spk", "split": split}
-                fh.write(json.dumps(line) + "\n")
-    out = root / "prepared"
-    prepare_dataset(manifest, out, workers=1, progress=False)
-    return out
+CORPUS = ToneCorpus([*TEXTS, TOO_SHORT], ["held out"], fixed={TOO_SHORT: 0.2})
+TASK = "aligned_tts"
+TRAIN = {"max_steps": 3, "max_frames": 200, "checkpoint_every": 1}
 
 
-def run_dict(out_dir, prepared, **train):
-    settings = {
-        "max_steps": 3,
-        "max_frames": 200,
-        "checkpoint_every": 1,
-        "log_every": 1,
-        "tensorboard": False,
-        "progress_bar": False,
-        "ema_decay": 0.5,
-        "lr": 1e-3,
-        "device": "cpu",
-        **train,
-    }
-    return {
-        "task": "aligned_tts",
-        "out_dir": str(out_dir),
-        "train": settings,
-        "model": dict(MODEL),
-        "data": {"prepared": str(prepared), "min_item_frames": 4},
-    }
-
-
-def test_three_steps_through_train_from_config_export_and_load(tmp_path, prepared):
+def test_three_steps_through_train_from_config_export_and_load(tmp_path, prepared, run_dict):
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(run_dict(tmp_path / "run", prepared)))
+    path.write_text(yaml.safe_dump(run_dict(tmp_path / "run")))
     result = train_from_config(path, ["train.lr=2e-3"])
     assert result.step == 3 and result.skipped == {"main": 0}
     for term in ("main", "flow", "prior", "duration"):
@@ -122,35 +75,12 @@ def test_three_steps_through_train_from_config_export_and_load(tmp_path, prepare
 
 
 @pytest.mark.slow
-def test_three_straight_steps_equal_two_then_resume_one(tmp_path, prepared):
-    def run(name):
-        return run_config_from_dict(run_dict(tmp_path / name, prepared))
-
-    Trainer(run("a")).fit()
-    Trainer(run("b")).fit(stop_at_step=2)
-    resumed = Trainer(run("b"), resume=True)
-    assert resumed.step == 2
-    resumed.fit()
-    for name in ("model.safetensors", "ema.safetensors"):
-        straight = load_file(tmp_path / "a/checkpoints/step-0000003" / name)
-        again = load_file(tmp_path / "b/checkpoints/step-0000003" / name)
-        assert straight.keys() == again.keys()
-        for key in straight:
-            assert torch.equal(straight[key], again[key]), key
-    middle = load_file(tmp_path / "a/checkpoints/step-0000002/model.safetensors")
-    final = load_file(tmp_path / "a/checkpoints/step-0000003/model.safetensors")
-    key = "model.decoder.input_proj.weight"
-    assert not torch.equal(middle[key], final[key])
+def test_three_straight_steps_equal_two_then_resume_one(tmp_path, run_dict):
+    assert_resume_is_exact(run_dict, tmp_path, 2, 3, "model.decoder.input_proj.weight")
 
 
-def build_task(prepared, model=None, **data):
-    data = {"prepared": str(prepared), "min_item_frames": 4, **data}
-    config = config_from_dict(AlignedTaskConfig, {"model": model or MODEL, "data": data})
-    return AlignedTTSTask(config)
-
-
-def test_training_step_is_the_models_loss(prepared):
-    task = build_task(prepared)
+def test_training_step_is_the_models_loss(build_task):
+    task = build_task()
     torch.manual_seed(0)
     model = task.build_modules()["model"].eval()
     data = task.train_data()
@@ -168,20 +98,20 @@ def test_training_step_is_the_models_loss(prepared):
     assert batch.lengths.tolist() == [len(task.tokenizer.encode(t)) for t in utt.texts]
 
 
-def test_task_and_model_dir_mistakes_are_clear_errors(tmp_path, prepared):
+def test_task_and_model_dir_mistakes_are_clear_errors(tmp_path, prepared, build_task):
     with pytest.raises(FlowvoxError, match="data.prepared"):
         AlignedTTSTask(AlignedTaskConfig())
     with pytest.raises(FlowvoxError, match="text_vocab_size"):
-        build_task(prepared, {**MODEL, "text_vocab_size": 3})
+        build_task({**MODEL, "text_vocab_size": 3})
     with pytest.raises(FlowvoxError, match="unknown aligned preset"):
-        build_task(prepared, {"preset": "huge"})
+        build_task({"preset": "huge"})
     with pytest.raises(FlowvoxError, match="speaker"):
-        build_task(prepared, {**MODEL, "cond_dim": 4})
+        build_task({**MODEL, "cond_dim": 4})
     # an utterance shorter than its tokens (blanks included) cannot be aligned: left out
-    data = build_task(prepared).train_data()
+    data = build_task().train_data()
     assert sorted(item.text for item in data.dataset) == sorted(TEXTS) and min(data.lengths) > 40
     with pytest.raises(FlowvoxError, match="encoder token per frame"):
-        build_task(prepared, max_item_frames=20).train_data()
+        build_task(max_item_frames=20).train_data()
     size = len(load_vocab(prepared / "vocab.txt"))
     assert resolve_model_config("tiny", size) == resolve_model_config({"preset": "tiny"}, size)
     with pytest.raises(FlowvoxError, match="not found"):
@@ -199,35 +129,22 @@ def test_run_file_loads(prepared):
     assert run.task == "aligned_tts" and run.train.max_grad_norm == 1.0
 
 
-class RecordingSink:
-    def __init__(self):
-        self.images, self.scalars = {}, {}
-
-    def scalar(self, tag, value):
-        self.scalars[tag] = value
-
-    def image(self, tag, image):
-        self.images[tag] = image
-
-    def audio(self, tag, wav, sample_rate):
-        raise AssertionError("no audio expected")
-
-
-def test_media_shows_truth_over_sample(prepared):
-    task = build_task(prepared)
+def test_media_shows_truth_over_sample(build_task):
+    task = build_task()
     model = task.build_modules()["model"].eval()
     sink = RecordingSink()
     with torch.no_grad():
         task.log_media({"model": model}, 1, sink)
     image = sink.images["mel/true_top_generated_bottom"]
     assert image.shape[0] == 200 and math.isfinite(sink.scalars["media/frames_error"])
+    assert not sink.wavs  # no audio: the task has no vocoder
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
-def test_phoneme_tokenizer_reads_ipa_of_the_texts(tmp_path, prepared):
+def test_phoneme_tokenizer_reads_ipa_of_the_texts(tmp_path, build_task):
     from flowvox.text import phonemize
 
-    task = build_task(prepared, {**MODEL, "tokenizer": "phoneme:en-us"})
+    task = build_task({**MODEL, "tokenizer": "phoneme:en-us"})
     data = task.train_data()
     batch = data.collate([data.dataset[i] for i in range(2)])
     ipa = phonemize(batch.utterances.texts, "en-us")

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from flowvox.data import prepare_dataset
 from flowvox.data.pitch_cache import pitch_cache_path
 from flowvox.errors import FlowvoxError
 from flowvox.models.fastpitch import FastPitch
@@ -27,12 +25,10 @@ from flowvox.models.fastpitch_task import (
 from flowvox.text import load_vocab
 from flowvox.train import (
     StepContext,
-    Trainer,
     load_run_config,
-    run_config_from_dict,
     train_from_config,
 )
-from flowvox.utils.config import config_from_dict
+from tests.models.task_helpers import RecordingSink, ToneCorpus, assert_resume_is_exact
 
 TEXTS = ["a cat sat.", "dogs run far!", "we sing", "zebra quiz", "hello there", "ok go"]
 MODEL = {
@@ -41,53 +37,13 @@ MODEL = {
 HZ = [200 + 40 * i for i in range(len(TEXTS))]
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """6 train utterances (tones of HZ plus a little noise, a silent tail), 1 test one."""
-    root = tmp_path_factory.mktemp("fastpitch_data")
-    rng = np.random.default_rng(0)
-    manifest = root / "manifest.jsonl"
-    with manifest.open("w") as fh:
-        for split, texts in (("train", TEXTS), ("test", ["held out"])):
-            folder = root / "corpus" / split
-            folder.mkdir(parents=True)
-            for i, text in enumerate(texts):
-                s = int(24000 * (0.5 + 0.05 * i))
-                tone = 0.3 * np.sin(2 * np.pi * HZ[i] * np.arange(s) / 24000)
-                tone[-s // 5 :] = 0.0  # a silent (unvoiced) end
-                wav = folder / f"u{i}.wav"
-                sf.write(wav, (tone + 0.01 * rng.standard_normal(s)).astype(np.float32), 24000)
-                line = {"audio": str(wav), "text": text, "speaker": "spk", "split": split}
-                fh.write(json.dumps(line) + "\n")
-    out = root / "prepared"
-    prepare_dataset(manifest, out, workers=1, progress=False)
-    return out
+CORPUS = ToneCorpus(TEXTS, ["held out"], noise=0.01, silent_tail=True)  # tones of HZ
+TASK = "fastpitch"
+TRAIN = {"max_steps": 3, "max_frames": 200, "checkpoint_every": 1}
 
 
-def run_dict(out_dir, prepared, **train):
-    settings = {
-        "max_steps": 3, "max_frames": 200, "checkpoint_every": 1, "log_every": 1,
-        "tensorboard": False, "progress_bar": False, "ema_decay": 0.5, "lr": 1e-3,
-        "device": "cpu", **train,
-    }  # fmt: skip
-    return {
-        "task": "fastpitch",
-        "out_dir": str(out_dir),
-        "train": settings,
-        "model": dict(MODEL),
-        "data": {"prepared": str(prepared), "min_item_frames": 4},
-    }
-
-
-def build_task(prepared, model=None, **data):
-    data = {"prepared": str(prepared), "min_item_frames": 4, **data}
-    return FastPitchTask(
-        config_from_dict(FastPitchTaskConfig, {"model": model or MODEL, "data": data})
-    )
-
-
-def test_pitch_is_cached_and_its_statistics_fill_the_model_config(prepared):
-    task = build_task(prepared)
+def test_pitch_is_cached_and_its_statistics_fill_the_model_config(prepared, build_task):
+    task = build_task()
     data = task.train_data()
     item = data.dataset[0]
     assert item.pitch.shape == (item.utterance.mel.shape[0],)
@@ -98,19 +54,19 @@ def test_pitch_is_cached_and_its_statistics_fill_the_model_config(prepared):
     cache = pitch_cache_path(prepared, item.utterance.audio_path)
     assert cache.is_file()
     stamp = cache.stat().st_mtime_ns
-    again = build_task(prepared)  # a second start reads the cache, same statistics
+    again = build_task()  # a second start reads the cache, same statistics
     assert cache.stat().st_mtime_ns == stamp
     cfg = task.model_config
     assert again.model_config == cfg
     logs = np.log(HZ)
     assert logs.min() < cfg.pitch_mean < logs.max() and 0.05 < cfg.pitch_std < 0.5
     assert cfg.energy_std > 0.1 and task.config.model["pitch_mean"] == cfg.pitch_mean
-    fixed = build_task(prepared, {**MODEL, "pitch_mean": 5.0}, measure_stats=False)
+    fixed = build_task({**MODEL, "pitch_mean": 5.0}, measure_stats=False)
     assert fixed.model_config.pitch_mean == 5.0
 
 
-def test_training_step_is_the_models_loss(prepared):
-    task = build_task(prepared)
+def test_training_step_is_the_models_loss(build_task):
+    task = build_task()
     torch.manual_seed(0)
     model = task.build_modules()["model"].eval()
     data = task.train_data()
@@ -127,9 +83,9 @@ def test_training_step_is_the_models_loss(prepared):
     assert batch.lengths.tolist() == [len(task.tokenizer.encode(t)) for t in utt.texts]
 
 
-def test_three_steps_through_train_from_config_export_and_load(tmp_path, prepared):
+def test_three_steps_through_train_from_config_export_and_load(tmp_path, prepared, run_dict):
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(run_dict(tmp_path / "run", prepared)))
+    path.write_text(yaml.safe_dump(run_dict(tmp_path / "run")))
     result = train_from_config(path, ["train.lr=2e-3"])
     assert result.step == 3 and result.skipped == {"main": 0}
     for term in ("main", "mel", "prior", "duration", "pitch", "energy"):
@@ -153,36 +109,19 @@ def test_three_steps_through_train_from_config_export_and_load(tmp_path, prepare
 
 
 @pytest.mark.slow
-def test_three_straight_steps_equal_two_then_resume_one(tmp_path, prepared):
-    def run(name):
-        return run_config_from_dict(run_dict(tmp_path / name, prepared))
-
-    Trainer(run("a")).fit()
-    Trainer(run("b")).fit(stop_at_step=2)
-    resumed = Trainer(run("b"), resume=True)
-    assert resumed.step == 2
-    resumed.fit()
-    for name in ("model.safetensors", "ema.safetensors"):
-        straight = load_file(tmp_path / "a/checkpoints/step-0000003" / name)
-        again = load_file(tmp_path / "b/checkpoints/step-0000003" / name)
-        assert straight.keys() == again.keys()
-        for key in straight:
-            assert torch.equal(straight[key], again[key]), key
-    middle = load_file(tmp_path / "a/checkpoints/step-0000002/model.safetensors")
-    final = load_file(tmp_path / "a/checkpoints/step-0000003/model.safetensors")
-    key = "model.proj_out.weight"
-    assert not torch.equal(middle[key], final[key])
+def test_three_straight_steps_equal_two_then_resume_one(tmp_path, run_dict):
+    assert_resume_is_exact(run_dict, tmp_path, 2, 3, "model.proj_out.weight")
 
 
-def test_task_and_model_dir_mistakes_are_clear_errors(tmp_path, prepared):
+def test_task_and_model_dir_mistakes_are_clear_errors(tmp_path, prepared, build_task):
     with pytest.raises(FlowvoxError, match="data.prepared"):
         FastPitchTask(FastPitchTaskConfig())
     with pytest.raises(FlowvoxError, match="text_vocab_size"):
-        build_task(prepared, {**MODEL, "text_vocab_size": 3})
+        build_task({**MODEL, "text_vocab_size": 3})
     with pytest.raises(FlowvoxError, match="unknown fastpitch preset"):
-        build_task(prepared, {"preset": "huge"})
+        build_task({"preset": "huge"})
     with pytest.raises(FlowvoxError, match="encoder token per frame"):
-        build_task(prepared, max_item_frames=20)
+        build_task(max_item_frames=20)
     with pytest.raises(FlowvoxError, match="not found"):
         load_fastpitch_model(tmp_path / "nowhere")
     folder = tmp_path / "other"
@@ -198,25 +137,12 @@ def test_run_file_loads(prepared):
     assert run.task == "fastpitch" and run.train.max_grad_norm == 1.0
 
 
-class RecordingSink:
-    def __init__(self):
-        self.images, self.scalars = {}, {}
-
-    def scalar(self, tag, value):
-        self.scalars[tag] = value
-
-    def image(self, tag, image):
-        self.images[tag] = image
-
-    def audio(self, tag, wav, sample_rate):
-        raise AssertionError("no audio expected")
-
-
-def test_media_shows_truth_over_sample(prepared):
-    task = build_task(prepared)
+def test_media_shows_truth_over_sample(build_task):
+    task = build_task()
     model = task.build_modules()["model"].eval()
     sink = RecordingSink()
     with torch.no_grad():
         task.log_media({"model": model}, 1, sink)
     assert sink.images["mel/true_top_generated_bottom"].shape[0] == 200
     assert math.isfinite(sink.scalars["media/frames_error"])
+    assert not sink.wavs  # no audio: the task has no vocoder

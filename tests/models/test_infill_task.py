@@ -8,14 +8,11 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from flowvox.data import prepare_dataset
 from flowvox.errors import FlowvoxError
 from flowvox.models import InfillTTS, InfillTTSConfig
 from flowvox.models.infill_media import MediaConfig
@@ -33,7 +30,7 @@ from flowvox.train import (
     run_config_from_dict,
     train_from_config,
 )
-from flowvox.utils.config import config_from_dict
+from tests.models.task_helpers import RecordingSink, ToneCorpus, assert_resume_is_exact
 
 TEXTS = [
     "a cat sat.",
@@ -48,57 +45,14 @@ TEXTS = [
 MODEL = {"preset": "tiny", "dim": 32, "heads": 2, "text_dim": 32, "conv_layers": 1}
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """A prepared folder: 8 train + 2 test utterances of tones and noise, 0.25-0.6 s."""
-    root = tmp_path_factory.mktemp("infill_data")
-    rng = np.random.default_rng(0)
-    for split, texts in (("train", TEXTS), ("test", ["held out one", "and two"])):
-        folder = root / "corpus" / split / "spk"
-        folder.mkdir(parents=True)
-        for i, text in enumerate(texts):
-            s = int(24000 * (0.25 + 0.05 * i))
-            tone = np.sin(2 * np.pi * (200 + 40 * i) * np.arange(s) / 24000)
-            wav = 0.3 * tone + 0.05 * rng.standard_normal(s)
-            sf.write(folder / f"u{i}.wav", wav.astype(np.float32), 24000)
-            (folder / f"u{i}.txt").write_text(text)
-    out = root / "prepared"
-    manifest = root / "manifest.jsonl"
-    with manifest.open("w") as fh:
-        for split in ("train", "test"):
-            for wav in sorted((root / "corpus" / split / "spk").glob("*.wav")):
-                text = wav.with_suffix(".txt").read_text()
-                line = {"audio": str(wav), "text": text, "speaker": "spk", "split": split}
-                fh.write(json.dumps(line) + "\n")
-    prepare_dataset(manifest, out, workers=1, progress=False)
-    return out
+CORPUS = ToneCorpus(TEXTS, ["held out one", "and two"], seconds=0.25)
+TASK = "infill_tts"
+TRAIN = {"max_steps": 4, "max_frames": 160, "checkpoint_every": 2}
 
 
-def run_dict(out_dir, prepared, **train):
-    settings = {
-        "max_steps": 4,
-        "max_frames": 160,
-        "checkpoint_every": 2,
-        "log_every": 1,
-        "tensorboard": False,
-        "progress_bar": False,
-        "ema_decay": 0.5,
-        "lr": 1e-3,
-        "device": "cpu",
-        **train,
-    }
-    return {
-        "task": "infill_tts",
-        "out_dir": str(out_dir),
-        "train": settings,
-        "model": dict(MODEL),
-        "data": {"prepared": str(prepared), "min_item_frames": 4},
-    }
-
-
-def test_four_steps_through_train_from_config_export_a_model_dir(tmp_path, prepared):
+def test_four_steps_through_train_from_config_export_a_model_dir(tmp_path, prepared, run_dict):
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(run_dict(tmp_path / "run", prepared)))
+    path.write_text(yaml.safe_dump(run_dict(tmp_path / "run")))
     result = train_from_config(path, ["train.lr=2e-3"])
     assert result.step == 4 and result.skipped == {"main": 0}
     assert math.isfinite(result.last_logged["loss/main"])
@@ -115,25 +69,8 @@ def test_four_steps_through_train_from_config_export_a_model_dir(tmp_path, prepa
 
 
 @pytest.mark.slow
-def test_four_straight_steps_equal_two_then_resume_two(tmp_path, prepared):
-    def run(name):
-        return run_config_from_dict(run_dict(tmp_path / name, prepared))
-
-    Trainer(run("a")).fit()
-    Trainer(run("b")).fit(stop_at_step=2)
-    resumed = Trainer(run("b"), resume=True)
-    assert resumed.step == 2
-    resumed.fit()
-    for name in ("model.safetensors", "ema.safetensors"):
-        straight = load_file(tmp_path / "a/checkpoints/step-0000004" / name)
-        again = load_file(tmp_path / "b/checkpoints/step-0000004" / name)
-        assert straight.keys() == again.keys()
-        for key in straight:
-            assert torch.equal(straight[key], again[key]), key
-    middle = load_file(tmp_path / "a/checkpoints/step-0000002/model.safetensors")
-    final = load_file(tmp_path / "a/checkpoints/step-0000004/model.safetensors")
-    key = "model.transformer.proj_out.weight"
-    assert not torch.equal(middle[key], final[key])  # the run moved between 2 and 4
+def test_four_straight_steps_equal_two_then_resume_two(tmp_path, run_dict):
+    assert_resume_is_exact(run_dict, tmp_path, 2, 4, "model.transformer.proj_out.weight")
 
 
 @pytest.mark.slow
@@ -159,8 +96,8 @@ def test_run_files_load_and_tiny_trains_with_media(tmp_path, prepared):
     assert events and sum(e.stat().st_size for e in events) > 20_000  # images and audio
 
 
-def test_training_step_is_the_models_span_loss(prepared):
-    task = build_task(prepared)
+def test_training_step_is_the_models_span_loss(build_task):
+    task = build_task()
     torch.manual_seed(0)
     model = task.build_modules()["model"].eval()  # no dropout: compare two forwards
     data = task.train_data()
@@ -177,15 +114,8 @@ def test_training_step_is_the_models_span_loss(prepared):
     assert out.terms["span_fraction"] == pytest.approx(float(frac))
 
 
-def build_task(prepared, model=None, **data):
-    data = {"prepared": str(prepared), "min_item_frames": 4, **data}
-    return InfillTTSTask(
-        config_from_dict(InfillTaskConfig, {"model": model or MODEL, "data": data})
-    )
-
-
-def test_exported_dir_loads_with_the_ema_weights(tmp_path, prepared):
-    trainer = Trainer(run_config_from_dict(run_dict(tmp_path / "run", prepared)))
+def test_exported_dir_loads_with_the_ema_weights(tmp_path, prepared, run_dict):
+    trainer = Trainer(run_config_from_dict(run_dict(tmp_path / "run")))
     result = trainer.fit()
     loaded = load_infill_model(result.export_dir, "cpu")
     assert not loaded.model.training
@@ -263,42 +193,28 @@ def test_bad_model_dirs_are_clear_errors(tmp_path, prepared):
     assert "3 tokens" in broken("vocab", short_vocab)
 
 
-def test_task_config_mistakes_name_the_key(tmp_path, prepared):
+def test_task_config_mistakes_name_the_key(tmp_path, prepared, build_task):
     with pytest.raises(FlowvoxError, match="data.prepared"):
         InfillTTSTask(InfillTaskConfig())
     with pytest.raises(FlowvoxError, match="text_vocab_size"):
-        build_task(prepared, {**MODEL, "text_vocab_size": 3})
+        build_task({**MODEL, "text_vocab_size": 3})
     with pytest.raises(FlowvoxError, match="unknown infill preset"):
-        build_task(prepared, {"preset": "huge"})
+        build_task({"preset": "huge"})
     with pytest.raises(FlowvoxError, match="does not phonemize"):
-        build_task(prepared, {**MODEL, "tokenizer": "phoneme:en"})
+        build_task({**MODEL, "tokenizer": "phoneme:en"})
     with pytest.raises(FlowvoxError, match="no valid.jsonl"):
-        build_task(prepared, split="valid").train_data()
+        build_task(split="valid").train_data()
     with pytest.raises(FlowvoxError, match="min_item_frames"):
-        build_task(prepared, min_item_frames=10_000).train_data()
-    byte = build_task(prepared, {**MODEL, "tokenizer": "byte"})
+        build_task(min_item_frames=10_000).train_data()
+    byte = build_task({**MODEL, "tokenizer": "byte"})
     assert byte.model_config.text_vocab_size == 256 and byte.model_config.vocab_file is None
-    task = build_task(prepared, max_item_frames=40)
+    task = build_task(max_item_frames=40)
     assert max(task.train_data().lengths) <= 40
     assert isinstance(task.config.model, dict) and task.config.model["dim"] == 32
 
 
-class RecordingSink:
-    def __init__(self):
-        self.images, self.scalars, self.wavs = {}, {}, {}
-
-    def scalar(self, tag, value):
-        self.scalars[tag] = value
-
-    def image(self, tag, image):
-        self.images[tag] = image
-
-    def audio(self, tag, wav, sample_rate):
-        self.wavs[tag] = (wav, sample_rate)
-
-
-def test_media_shows_truth_and_sample_of_the_held_out_utterance(prepared):
-    task = build_task(prepared)
+def test_media_shows_truth_and_sample_of_the_held_out_utterance(build_task):
+    task = build_task()
     task.config.media = MediaConfig(nfe=3, griffin_lim_iters=2)
     model = task.build_modules()["model"].eval()
     torch.nn.init.normal_(model.transformer.proj_out.weight, std=0.1)
