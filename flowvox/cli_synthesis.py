@@ -70,6 +70,10 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, metavar="SEC",
         help="seconds of generated speech (default: from the text length)",
     )  # fmt: skip
+    parser.add_argument(
+        "--pitch-shift", type=float, default=0.0, metavar="ST",
+        help="semitones to raise (or lower, < 0) the voice; FastPitch models only (default: 0)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, metavar="N", help="seed for reproducible output")
     parser.add_argument(
         "--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)"
@@ -148,6 +152,7 @@ def synthesis_options(args: argparse.Namespace):
         speed=args.speed,
         duration=args.duration,
         seed=args.seed,
+        pitch_shift=args.pitch_shift,
     )
 
 

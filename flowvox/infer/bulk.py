@@ -193,7 +193,7 @@ def _record(item: BulkItem, audio: str, duration: float, options: Any) -> dict[s
         extra["ref_audio"] = item.ref_audio
     if item.ref_text:
         extra["ref_text"] = item.ref_text
-    for name in ("nfe", "cfg", "sway", "solver", "speed", "seed"):
+    for name in ("nfe", "cfg", "sway", "solver", "speed", "pitch_shift", "seed"):
         if options is not None and hasattr(options, name):
             extra[name] = getattr(options, name)
     speaker = item.speaker or (Path(item.ref_audio).stem if item.ref_audio else "default")
@@ -241,7 +241,8 @@ def _check_out_dir(out: Path) -> None:
         raise FlowvoxError(f"{out}: exists and is not a folder; choose another OUT_DIR")
     if not out.parent.is_dir():
         raise FlowvoxError(f"{out.parent}: no such folder; create it first (mkdir -p)")
-    out.mkdir(exist_ok=True)
+    # the folder itself is made only when the first batch is about to run (nothing is left
+    # behind by a refused run)
 
 
 def _finished_ids(manifest: Path, out: Path) -> dict[str, str]:

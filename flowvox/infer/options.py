@@ -12,6 +12,8 @@ import numpy as np
 from flowvox.errors import FlowvoxError
 from flowvox.flow import ADAPTIVE_METHODS, EPSS_TABLES, FIXED_STEP_METHODS
 
+MAX_PITCH_SHIFT = 24.0  # semitones (two octaves)
+
 
 @dataclass(frozen=True)
 class SynthesisOptions:
@@ -31,6 +33,7 @@ class SynthesisOptions:
         ``chunk_seconds - reference seconds`` (F5: 22). language: text normalisation rules
         ("en", "es", ...); None takes the model's phoneme language, else "en".
     normalize: write numbers and abbreviations as words before tokenizing.
+    pitch_shift: semitones added to the predicted pitch (FastPitch models only; in [-24, 24]).
     """
 
     nfe: int = 32
@@ -46,6 +49,7 @@ class SynthesisOptions:
     chunk_seconds: float = 22.0
     language: str | None = None
     normalize: bool = True
+    pitch_shift: float = 0.0
 
     def __post_init__(self) -> None:
         self.check()
@@ -85,6 +89,8 @@ class SynthesisOptions:
                 f"chunk_seconds={self.chunk_seconds!r}: must exceed max_ref_seconds="
                 f"{self.max_ref_seconds} (F5: 22 and 12)"
             )
+        if not _finite(self.pitch_shift) or abs(self.pitch_shift) > MAX_PITCH_SHIFT:
+            raise FlowvoxError(f"pitch_shift={self.pitch_shift!r}: use semitones in [-24, 24]")
 
     def replace(self, **changes) -> SynthesisOptions:
         """A checked copy with ``changes``; an unknown name is a ``FlowvoxError``."""

@@ -9,6 +9,8 @@ with a cross-fade.
 ``stream`` does the same one chunk at a time and yields audio as soon as it is final.
 An aligned TTS model directory (task ``aligned_tts``) plugs in the same way: its chunks
 are sampled by ``aligned_backend.sample_aligned`` (durations predicted, no ``duration``).
+A FastPitch directory (task ``fastpitch``) too, by ``fastpitch_backend``: no voice prompt
+(``ref_audio`` refused), no ODE (nfe, cfg, solver ignored), ``pitch_shift`` in semitones.
 
     tts = Synthesizer.from_pretrained("runs/f5/model")
     wav, sr = tts.speak("Hello there.", ref_audio="me.wav", ref_text="What I said.")
@@ -27,6 +29,7 @@ from torch import nn
 
 from flowvox.audio.mel import MelSpectrogram
 from flowvox.errors import FlowvoxError
+from flowvox.infer import fastpitch_backend as fastpitch
 from flowvox.infer.aligned_backend import check_aligned_options, is_aligned_dir, sample_aligned
 from flowvox.infer.duration import chunk_budget, rule_frames, split_duration
 from flowvox.infer.join import CrossFader, cross_fade_join
@@ -44,6 +47,7 @@ from flowvox.infer.sampling import ChunkJob, sample_chunks
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
 from flowvox.infer.vocode import vocode_mels
 from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.fastpitch import FastPitch
 from flowvox.models.infill_tts import InfillTTS
 from flowvox.text.tokenizers import Tokenizer
 
@@ -55,8 +59,9 @@ SEED_RANGE = 2**31 - 1
 class Synthesizer:
     """Speech from text with a voice prompt; see the module doc.
 
-    model: an ``InfillTTS`` or an ``AlignedTTS`` (eval mode; see ``aligned_backend``: its
-    durations are predicted, the ``duration`` option is refused); tokenizer: its tokenizer;
+    model: an ``InfillTTS``, an ``AlignedTTS`` or a ``FastPitch`` (eval mode; see
+    ``aligned_backend`` and ``fastpitch_backend``: their durations are predicted, the
+    ``duration`` option is refused); tokenizer: its tokenizer;
     vocoder: log-mel (b, n, f) -> (b, s) for the model's mel (checked by ``from_pretrained``).
     transcriber: (wav, sample_rate) -> text for references without text (default: a
     pocketsphinx recogniser, built on first use). default_reference: (wav path, text or
@@ -65,7 +70,7 @@ class Synthesizer:
 
     def __init__(
         self,
-        model: InfillTTS | AlignedTTS,
+        model: InfillTTS | AlignedTTS | FastPitch,
         tokenizer: Tokenizer,
         vocoder: nn.Module,
         transcriber: Transcribe | None = None,
@@ -75,6 +80,7 @@ class Synthesizer:
 
         self.model = model.eval()
         self._aligned = isinstance(model, AlignedTTS)
+        self._fastpitch = isinstance(model, FastPitch)
         self.tokenizer = tokenizer
         self.vocoder = vocoder.eval()
         self.mel_config = model.config.mel
@@ -97,7 +103,8 @@ class Synthesizer:
         transcriber: Transcribe | None = None,
     ) -> Synthesizer:
         """Load a model directory (model.safetensors + config.json + vocab.txt): an
-        infilling model, or an aligned one (config.json task ``aligned_tts``).
+        infilling model, an aligned one (config.json task ``aligned_tts``) or a FastPitch
+        one (task ``fastpitch``).
 
         vocoder: a vocoder directory, "griffin-lim", or a module; None takes the vocoder the
         model directory names (a ``vocoder/`` folder inside it, or config.json's "vocoder"
@@ -117,6 +124,10 @@ class Synthesizer:
             from flowvox.models.aligned_task import load_aligned_model
 
             loaded = load_aligned_model(folder, device)
+        elif fastpitch.is_fastpitch_dir(folder):
+            from flowvox.models.fastpitch_task import load_fastpitch_model
+
+            loaded = load_fastpitch_model(folder, device)
         else:
             loaded = load_infill_model(folder, device)
         if vocoder is None:
@@ -158,7 +169,10 @@ class Synthesizer:
 
         ref_audio None -> the model directory's default reference, if it has one.
         ref_text None -> transcribed (one warning line shows the transcript).
+        FastPitch: an empty reference; a ref_audio or ref_text is refused.
         """
+        if self._fastpitch:
+            return fastpitch.no_prompt_reference(self.mel_config, ref_audio, ref_text)
         if ref_audio is None:
             if self.default_reference is None:
                 raise FlowvoxError(
@@ -188,18 +202,23 @@ class Synthesizer:
 
     def _chunks(self, text: str | Iterable[str], ref: Reference, opts: SynthesisOptions):
         """Lazy chunk strings of ``text`` for the reference's pace (see ``chunk_budget``)."""
-        budget = chunk_budget(ref.text, ref.seconds, opts.chunk_seconds, opts.speed)
+        if self._fastpitch:
+            budget = fastpitch.fastpitch_budget(opts)
+        else:
+            budget = chunk_budget(ref.text, ref.seconds, opts.chunk_seconds, opts.speed)
         language = text_language(self.tokenizer, opts.language)
         return iter_text_chunks(text, budget, self.tokenizer, language, opts.normalize)
 
     def _job(self, ref: Reference, chunk: str, gen_frames: int | None, opts, seed) -> ChunkJob:
-        if gen_frames is None:
+        if self._fastpitch:  # an estimate: the model's durations decide
+            total = fastpitch.estimate_frames(chunk, self.frame_rate, opts.speed)
+        elif gen_frames is None:
             total = rule_frames(ref.frames, ref.text, chunk, opts.speed)
         else:
             total = ref.frames + gen_frames
         ids = token_ids(ref.text, chunk, self.tokenizer)
         # the infill model lines text up with frames and cuts what is left over
-        if len(ids) > total and not self._aligned:
+        if len(ids) > total and not (self._aligned or self._fastpitch):
             LOG.warning(
                 "%d text tokens do not fit in %d frames (reference + generated): the end of "
                 "%r will be cut; give a longer duration or a lower speed",
@@ -227,7 +246,8 @@ class Synthesizer:
         options: SynthesisOptions | None = None,
     ) -> int:
         """Frames (reference + generated, all chunks) that ``speak`` would generate (for an
-        aligned model, which predicts its durations, the F5 rule's estimate of them)."""
+        aligned model, which predicts its durations, the F5 rule's estimate of them; for
+        FastPitch, the estimate at a nominal speaking rate)."""
         opts = resolve_options(options, {})
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         return sum(job.total_frames for job in self._jobs(text, ref, opts, 0))
@@ -268,8 +288,7 @@ class Synthesizer:
             raise FlowvoxError("speak_batch takes a non-empty list of texts (use speak for one)")
         if seeds is not None and len(seeds) != len(texts):
             raise FlowvoxError(f"speak_batch: {len(seeds)} seeds for {len(texts)} texts")
-        if self._aligned:
-            check_aligned_options(opts)
+        self._check(opts)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         text_seeds = list(seeds) if seeds is not None else [self._seed(opts) for _ in texts]
         plans = [self._jobs(t, ref, opts, s) for t, s in zip(texts, text_seeds, strict=True)]
@@ -300,8 +319,7 @@ class Synthesizer:
         chunk texts (not audio) are listed first to share the time out.
         """
         opts = resolve_options(options, option_overrides)
-        if self._aligned:
-            check_aligned_options(opts)
+        self._check(opts)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         chunks: Iterable[str] = self._chunks(text, ref, opts)  # a string is checked here
         frames: list[int] | None = None
@@ -330,8 +348,19 @@ class Synthesizer:
         if len(rest):
             yield np.clip(rest, -1.0, 1.0)
 
+    def _check(self, opts: SynthesisOptions) -> None:
+        """Refuse (one line) the options this model's family cannot honour."""
+        if self._fastpitch:
+            fastpitch.check_fastpitch_options(opts)
+            return
+        fastpitch.check_pitch_shift(opts)
+        if self._aligned:
+            check_aligned_options(opts)
+
     def _sample(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
         """Generated log-mels (g_i, f), one per job, by the model's family."""
+        if self._fastpitch:
+            return fastpitch.sample_fastpitch(self.model, jobs, opts).mels
         if self._aligned:
             prompt_tokens = len(token_ids(ref.text, "", self.tokenizer))
             return sample_aligned(self.model, jobs, prompt_tokens, opts).mels
