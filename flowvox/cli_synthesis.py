@@ -79,6 +79,11 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
         "--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)"
     )
     parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32",
+        help="bf16: the acoustic model's matrix products in bfloat16, about 2x faster on CPUs "
+        "with AVX-512 BF16/AMX and on GPUs (default: fp32)",
+    )  # fmt: skip
+    parser.add_argument(
         "--threads", type=int, metavar="N",
         help="CPU threads for the maths (default: torch's choice, one per core); on a busy "
         "machine fewer threads than cores is often faster",
@@ -153,6 +158,7 @@ def synthesis_options(args: argparse.Namespace):
         duration=args.duration,
         seed=args.seed,
         pitch_shift=args.pitch_shift,
+        precision=args.precision,
     )
 
 

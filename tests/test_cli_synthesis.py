@@ -179,3 +179,14 @@ def test_generate_threads_option(tmp_path, assets, capsys):
         assert not bad.exists()
     finally:
         torch.set_num_threads(before)
+
+
+def test_speak_precision_option(tmp_path, assets, capsys):
+    out = tmp_path / "bf16.wav"
+    assert main(["speak", "Hello there.", "-o", str(out), *voice(assets), *FAST,
+                 "--precision", "bf16"]) == 0  # fmt: skip
+    assert sf.info(out).samplerate == 24000
+    bad = tmp_path / "bad.wav"
+    with pytest.raises(SystemExit):  # argparse refuses a precision it does not know
+        main(["speak", "Hi.", "-o", str(bad), *voice(assets), "--precision", "fp8"])
+    assert not bad.exists()

@@ -193,7 +193,7 @@ def _record(item: BulkItem, audio: str, duration: float, options: Any) -> dict[s
         extra["ref_audio"] = item.ref_audio
     if item.ref_text:
         extra["ref_text"] = item.ref_text
-    for name in ("nfe", "cfg", "sway", "solver", "speed", "pitch_shift", "seed"):
+    for name in ("nfe", "cfg", "sway", "solver", "speed", "pitch_shift", "precision", "seed"):
         if options is not None and hasattr(options, name):
             extra[name] = getattr(options, name)
     speaker = item.speaker or (Path(item.ref_audio).stem if item.ref_audio else "default")

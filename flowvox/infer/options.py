@@ -13,6 +13,7 @@ from flowvox.errors import FlowvoxError
 from flowvox.flow import ADAPTIVE_METHODS, EPSS_TABLES, FIXED_STEP_METHODS
 
 MAX_PITCH_SHIFT = 24.0  # semitones (two octaves)
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class SynthesisOptions:
         ("en", "es", ...); None takes the model's phoneme language, else "en".
     normalize: write numbers and abbreviations as words before tokenizing.
     pitch_shift: semitones added to the predicted pitch (FastPitch models only; in [-24, 24]).
+    precision: "fp32", or "bf16" to run the acoustic model's matrix products in bfloat16
+        (autocast; the ODE state, the vocoder and the output stay float32). On a CPU with
+        AVX-512 BF16 or AMX, and on GPUs, this is about 2x faster; outputs differ slightly.
     """
 
     nfe: int = 32
@@ -50,6 +54,7 @@ class SynthesisOptions:
     language: str | None = None
     normalize: bool = True
     pitch_shift: float = 0.0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.check()
@@ -91,6 +96,10 @@ class SynthesisOptions:
             )
         if not _finite(self.pitch_shift) or abs(self.pitch_shift) > MAX_PITCH_SHIFT:
             raise FlowvoxError(f"pitch_shift={self.pitch_shift!r}: use semitones in [-24, 24]")
+        if self.precision not in PRECISIONS:
+            raise FlowvoxError(
+                f"precision={self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
 
     def replace(self, **changes) -> SynthesisOptions:
         """A checked copy with ``changes``; an unknown name is a ``FlowvoxError``."""

@@ -358,7 +358,14 @@ class Synthesizer:
             check_aligned_options(opts)
 
     def _sample(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
-        """Generated log-mels (g_i, f), one per job, by the model's family."""
+        """Generated log-mels (g_i, f) float32, one per job, by the model's family; with
+        ``opts.precision`` "bf16" the model's matrix products run in bfloat16 (autocast)."""
+        bf16 = opts.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            mels = self._sample_family(jobs, ref, opts)
+        return [mel.float() for mel in mels] if bf16 else mels
+
+    def _sample_family(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
         if self._fastpitch:
             return fastpitch.sample_fastpitch(self.model, jobs, opts).mels
         if self._aligned:

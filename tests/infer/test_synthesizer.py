@@ -197,3 +197,21 @@ def test_direct_construction_checks_the_vocoder_mel(synth):
 
     with pytest.raises(FlowvoxError, match="mel mismatch"):
         Synthesizer(synth.model, synth.tokenizer, griffin_lim_vocoder("hifigan22k"))
+
+
+def test_bf16_precision_runs_the_model_in_bfloat16_and_stays_close(synth, ref_wav):
+    linear = next(m for m in synth.model.modules() if isinstance(m, torch.nn.Linear))
+    dtypes = []
+    handle = linear.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    try:
+        full = synth.speak("Hello there.", ref_wav, REF_TEXT, nfe=4, seed=0)
+        half = synth.speak("Hello there.", ref_wav, REF_TEXT, nfe=4, seed=0, precision="bf16")
+    finally:
+        handle.remove()
+    assert set(dtypes[: len(dtypes) // 2]) == {torch.float32}
+    assert set(dtypes[len(dtypes) // 2 :]) == {torch.bfloat16}
+    assert half.wav.dtype == np.float32 and half.wav.shape == full.wav.shape
+    diff = np.sqrt(np.mean((half.wav - full.wav) ** 2)) / np.sqrt(np.mean(full.wav**2))
+    assert 0 < diff < 0.25
+    with pytest.raises(FlowvoxError, match="precision='fp16'"):
+        synth.speak("Hello.", ref_wav, REF_TEXT, precision="fp16")
