@@ -55,6 +55,10 @@ def add_bench_parser(verbs: argparse._SubParsersAction, formatter_class: type) -
     )  # fmt: skip
     bench.add_argument("--nfe", type=int, nargs="+", default=[8, 16, 32], metavar="N")
     bench.add_argument("--cfg", type=float, default=2.0, help="guidance weight (default: 2)")
+    bench.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32",
+        help="synthesis precision (see `flowvox speak --help`; default: fp32)",
+    )  # fmt: skip
     bench.add_argument("--lines", type=int, default=24, help="lines spoken (default: 24)")
     bench.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default: 2)")
     bench.add_argument(
@@ -133,7 +137,8 @@ def run_bench(args: argparse.Namespace) -> None:
     conditions = [
         f"- Model: {built.name}",
         f"- Vocoder: {built.vocoder_name}",
-        f"- Synthesis: CFG w = {args.cfg:g} (one doubled batch per step), Euler, sway -1; "
+        f"- Synthesis: {args.precision}, CFG w = {args.cfg:g} (one doubled batch per step), "
+        "Euler, sway -1; "
         f"{args.lines} WordNet lines (both passes), {args.rounds} interleaved rounds; "
         "voice prompt: 3 s synthetic speech-like clip",
         f"- Command: `flowvox bench {' '.join(_argv(args))}`",
@@ -167,14 +172,14 @@ def _synthesis(args: argparse.Namespace, built) -> list:
         return measure_synthesis(
             built.synth, lines, ref, REF_TEXT, args.nfe, args.cfg, budget, Path(tmp),
             rounds=args.rounds, count_flops=not args.no_mfu, device=args.device,
-            progress=lambda m: print(m, flush=True),
+            progress=lambda m: print(m, flush=True), precision=args.precision,
         )  # fmt: skip
 
 
 def _argv(args: argparse.Namespace) -> list[str]:
     parts = [f"--model {args.model}" if args.model else f"--preset {args.preset}"]
     parts += [f"--vocoder {args.vocoder}", "--nfe " + " ".join(map(str, args.nfe))]
-    parts += [f"--cfg {args.cfg:g}", f"--lines {args.lines}"]
+    parts += [f"--cfg {args.cfg:g}", f"--precision {args.precision}", f"--lines {args.lines}"]
     if args.threads:
         parts.append(f"--threads {args.threads}")
     if args.skip:

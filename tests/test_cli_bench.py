@@ -8,14 +8,14 @@ def test_bench_writes_report(tmp_path, capsys):
     raw = tmp_path / "bench.json"
     code = main(
         ["bench", "--preset", "infill:tiny", "--vocoder", "griffin-lim", "--nfe", "1", "2",
-         "--lines", "2", "--rounds", "1", "--train-shape", "1x32", "--train-steps", "1",
+         "--lines", "2", "--rounds", "1", "--precision", "bf16", "--train-shape", "1x32", "--train-steps", "1",
          "--threads", "1", "--out", str(out), "--json", str(raw)]
     )  # fmt: skip
     assert code == 0
     text = out.read_text()
     assert "## Synthesis" in text and "## Training step" in text
     assert "| 1 | 2 | 2 |" in text and "| 2 | 2 | 2 |" in text  # NFE, CFG, lines
-    assert "1 × 32" in text and "GFLOP/s" in text
+    assert "1 × 32" in text and "GFLOP/s" in text and "Synthesis: bf16" in text
     assert '"synthesis"' in raw.read_text()
 
 

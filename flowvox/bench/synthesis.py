@@ -82,13 +82,14 @@ def measure_synthesis(
     count_flops: bool = True,
     device: str = "cpu",
     progress=None,
+    precision: str = "fp32",
 ) -> list[SynthesisRow]:
     """One ``SynthesisRow`` per NFE (see the module docstring). ``progress(message)`` is
     called as passes finish."""
     rows = []
     rounds = max(1, min(rounds, len(lines)))
     for nfe in nfes:
-        opts = SynthesisOptions(nfe=nfe, cfg=cfg, seed=0)
+        opts = SynthesisOptions(nfe=nfe, cfg=cfg, seed=0, precision=precision)
         synth.speak(lines[0], ref_audio, ref_text, opts.replace(nfe=1))  # warm-up
         totals = dict(sa=0.0, ss=0.0, ba=0.0, bs=0.0, batches=0, sm=0, bm=0)
         for r in range(rounds):
