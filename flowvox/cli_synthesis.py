@@ -45,6 +45,10 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ref-audio", metavar="WAV", help="voice prompt: 0.5-12 s of speech")
     parser.add_argument(
+        "--voice", metavar="NAME",
+        help="a named voice of the model (see `flowvox voices`); default: the model's own",
+    )  # fmt: skip
+    parser.add_argument(
         "--ref-text", metavar="TEXT", help="what --ref-audio says (default: transcribed)"
     )
     parser.add_argument("--nfe", type=int, default=32, metavar="N", help="ODE steps (default: 32)")
@@ -142,6 +146,47 @@ def set_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
 
 
+def add_voices_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
+    voices = verbs.add_parser(
+        "voices",
+        help="list the named voices of a model (the bundled one by default)",
+        description="List the voices `--voice NAME` can pick: the prompts packed with a "
+        "model folder (`flowvox pack`), and which one speaks by default.",
+        formatter_class=formatter_class,
+    )
+    voices.add_argument("--model", metavar="DIR", help="model folder (default: the bundled one)")
+    voices.set_defaults(run=run_voices)
+
+
+def run_voices(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from flowvox.infer.model_dir import (
+        MODEL_ENV,
+        bundled_model_dir,
+        default_reference,
+        named_voices,
+    )
+
+    folder = Path(args.model) if args.model else bundled_model_dir()
+    if folder is None:
+        raise FlowvoxError(
+            f"no bundled default voice in this install; pass --model DIR or set {MODEL_ENV}"
+        )
+    if not folder.is_dir():
+        raise FlowvoxError(f"--model {folder}: no such folder")
+    voices, default = named_voices(folder)
+    fallback = default_reference(folder)
+    if not voices:
+        own = f"its reference.wav ({fallback[0]})" if fallback else "none: pass --ref-audio"
+        print(f"{folder}: no named voices; default prompt: {own}")
+        return
+    for name, (wav, text) in sorted(voices.items()):
+        mark = "*" if name == default else " "
+        print(f"{mark} {name:28s} {wav.name}  {text or '(transcribed when used)'}")
+    print(f"(* speaks when no --voice or --ref-audio is given; model: {folder})")
+
+
 def synthesis_options(args: argparse.Namespace):
     """The ``SynthesisOptions`` the flags name (and ``--threads`` applied)."""
     from flowvox.infer.options import SynthesisOptions
@@ -181,6 +226,7 @@ def run_speak(args: argparse.Namespace) -> None:
         ref_text=args.ref_text,
         options=synthesis_options(args),
         stream=args.stream,
+        voice=args.voice,
     )
     print(report.summary())
 
@@ -200,6 +246,7 @@ def run_generate(args: argparse.Namespace) -> int:
         options=synthesis_options(args),
         batch_frames=args.batch_frames,
         progress=not args.no_progress,
+        voice=args.voice,
     )
     print(report.summary())
     return 1 if report.failed else 0

@@ -6,9 +6,19 @@ oversubscribe the machine, and the tiny models of the tests run fastest on one t
 
 import os
 
+import pytest
 import torch
 
 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)
+
+
+@pytest.fixture
+def no_bundled_model(tmp_path, monkeypatch):
+    """As on an install without a bundled default voice (whether or not this one has it)."""
+    import flowvox.infer.model_dir as model_dir
+
+    monkeypatch.delenv(model_dir.MODEL_ENV, raising=False)
+    monkeypatch.setattr(model_dir, "BUNDLED_DIR", tmp_path / "no-bundled-model")

@@ -102,12 +102,12 @@ def test_speak_refuses_bad_references(tmp_path, assets, capsys, ref, fragments):
     refused(capsys, ["speak", "Hi.", "-o", str(out), *voice(assets, ref), *FAST], out, *fragments)
 
 
-def test_speak_refuses_bad_text_and_models(tmp_path, assets, capsys):
+def test_speak_refuses_bad_text_and_models(tmp_path, assets, capsys, no_bundled_model):
     out = tmp_path / "out.wav"
     speak = ["speak", "Hi.", "-o", str(out)]
     unknown = ["speak", "日本語の文", "-o", str(out), *voice(assets), *FAST]
     refused(capsys, unknown, out, "no character this model knows")
-    refused(capsys, [*speak, *FAST], out, "no default voice", "--model DIR")
+    refused(capsys, [*speak, *FAST], out, "no bundled default voice", "--model DIR")
     refused(capsys, [*speak, "--model", str(tmp_path / "nope"), *FAST], out, "nope")
     broken = tmp_path.parent / f"{tmp_path.name}-broken"  # a model dir with corrupt weights
     shutil.copytree(assets["model"], broken)

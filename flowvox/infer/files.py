@@ -66,6 +66,14 @@ def check_text(text: str, where: str = "TEXT") -> str:
     return text
 
 
+def check_reference_flags(ref_audio: Any, ref_text: Any, voice: str | None) -> None:
+    """--ref-text needs --ref-audio; --voice excludes both."""
+    if voice is not None and (ref_audio is not None or ref_text is not None):
+        raise FlowvoxError("--voice picks a prompt of the model; drop --ref-audio/--ref-text")
+    if ref_text is not None and ref_audio is None:
+        raise FlowvoxError("--ref-text needs --ref-audio (the clip it transcribes)")
+
+
 def speak_to_file(
     text: str,
     out_path: str | os.PathLike,
@@ -76,6 +84,7 @@ def speak_to_file(
     ref_text: str | None = None,
     options: Any = None,
     stream: bool = False,
+    voice: str | None = None,
 ) -> SpokenFile:
     """``flowvox speak``: synthesize ``text`` into ``out_path`` (.wav, .flac or .ogg).
 
@@ -84,11 +93,12 @@ def speak_to_file(
     """
     out = check_output_file(out_path)
     text = check_text(text)
-    if ref_text is not None and ref_audio is None:
-        raise FlowvoxError("--ref-text needs --ref-audio (the clip it transcribes)")
+    check_reference_flags(ref_audio, ref_text, voice)
     from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
+    if voice is not None:
+        ref_audio, ref_text = synth.voice_prompt(voice)
     start = time.perf_counter()
     if stream:
         sample_rate, samples = _stream_to(out, synth, text, ref_audio, ref_text, options)
@@ -139,6 +149,7 @@ def generate_to_folder(
     options: Any = None,
     batch_frames: int | None = None,
     progress: bool = True,
+    voice: str | None = None,
 ) -> BulkReport:
     """``flowvox generate``: check source and OUT_DIR, load the model, run ``generate_bulk``.
 
@@ -152,11 +163,12 @@ def generate_to_folder(
         raise FlowvoxError(f"{out.parent}: no such folder for OUT_DIR; create it first")
     if batch_frames is not None and batch_frames < 1:
         raise FlowvoxError(f"--batch-frames must be at least 1, got {batch_frames}")
-    if ref_text is not None and ref_audio is None:
-        raise FlowvoxError("--ref-text needs --ref-audio (the clip it transcribes)")
+    check_reference_flags(ref_audio, ref_text, voice)
     from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
+    if voice is not None:
+        ref_audio, ref_text = synth.voice_prompt(voice)
     return generate_bulk(
         synth, source, out, options, batch_frames, progress,
         ref_audio=ref_audio, ref_text=ref_text,

@@ -1,25 +1,78 @@
-"""What a model directory may name besides the model: its vocoder and a default voice.
+"""What a model directory may name besides the model: its vocoder and its voices.
 
 MODEL_DIR/vocoder/            a vocoder directory (model.safetensors + config.json), or
 config.json "vocoder": PATH   a vocoder directory relative to MODEL_DIR ("griffin-lim" too)
 MODEL_DIR/reference.wav       the default voice prompt (used when no ref_audio is given)
 MODEL_DIR/reference.txt       its transcript (else it is transcribed)
+MODEL_DIR/voices.json         named voice prompts: {"default": NAME, "voices": {NAME:
+                              {"audio": "voices/NAME.wav", "text": ..., "source": ...}}};
+                              the default voice speaks when there is no reference.wav
+
+The model bundled with flowvox is such a directory: ``flowvox/default_voice/`` in the
+package, or the folder the environment variable ``FLOWVOX_MODEL`` names.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+from flowvox.errors import FlowvoxError
+
 DEFAULT_REFERENCE = ("reference.wav", "reference.txt")
+VOICES_FILE = "voices.json"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "default_voice"
+MODEL_ENV = "FLOWVOX_MODEL"
+
+Prompt = tuple[Path, str | None]  # voice prompt wav, its transcript (None: transcribe it)
 
 
-def default_reference(folder: Path) -> tuple[Path, str | None] | None:
-    """(reference.wav, its text or None) of a model directory; None when it has none."""
+def bundled_model_dir() -> Path | None:
+    """The model used when none is named: ``$FLOWVOX_MODEL``, else the package's
+    ``default_voice/`` when it holds weights; None when there is neither."""
+    named = os.environ.get(MODEL_ENV)
+    if named:
+        if not Path(named).is_dir():
+            raise FlowvoxError(f"{MODEL_ENV}={named}: no such model folder; unset it or fix it")
+        return Path(named)
+    return BUNDLED_DIR if (BUNDLED_DIR / "model.safetensors").is_file() else None
+
+
+def named_voices(folder: Path) -> tuple[dict[str, Prompt], str | None]:
+    """({name: (wav, text)}, default name or None) from ``voices.json``; ({}, None) when the
+    directory has none. A listed file that is missing is a ``FlowvoxError``."""
+    path = Path(folder) / VOICES_FILE
+    if not path.is_file():
+        return {}, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["voices"]
+        voices = {
+            str(name): (Path(folder) / entry["audio"], entry.get("text") or None)
+            for name, entry in entries.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise FlowvoxError(
+            f"{path}: not a voices file ({err!r}); rewrite it with flowvox pack"
+        ) from err
+    for name, (wav, _) in voices.items():
+        if not wav.is_file():
+            raise FlowvoxError(f"{path}: voice {name!r} names {wav}, which is missing")
+    default = data.get("default")
+    if default is not None and default not in voices:
+        raise FlowvoxError(f"{path}: default voice {default!r} is not among {sorted(voices)}")
+    return voices, default
+
+
+def default_reference(folder: Path) -> Prompt | None:
+    """(reference.wav, its text or None) of a model directory, else its default named
+    voice; None when it has neither."""
     wav, txt = (Path(folder) / name for name in DEFAULT_REFERENCE)
-    if not wav.is_file():
-        return None
-    return wav, (txt.read_text(encoding="utf-8").strip() or None) if txt.is_file() else None
+    if wav.is_file():
+        return wav, (txt.read_text(encoding="utf-8").strip() or None) if txt.is_file() else None
+    voices, default = named_voices(folder)
+    return voices[default] if default is not None else None
 
 
 def named_vocoder(folder: Path) -> str | None:

@@ -33,7 +33,13 @@ from flowvox.infer import fastpitch_backend as fastpitch
 from flowvox.infer.aligned_backend import check_aligned_options, is_aligned_dir, sample_aligned
 from flowvox.infer.duration import chunk_budget, rule_frames, split_duration
 from flowvox.infer.join import CrossFader, cross_fade_join
-from flowvox.infer.model_dir import default_reference, named_vocoder
+from flowvox.infer.model_dir import (
+    MODEL_ENV,
+    bundled_model_dir,
+    default_reference,
+    named_vocoder,
+    named_voices,
+)
 from flowvox.infer.options import Speech, SynthesisOptions, resolve_options
 from flowvox.infer.reference import (
     RefAudio,
@@ -75,6 +81,7 @@ class Synthesizer:
         vocoder: nn.Module,
         transcriber: Transcribe | None = None,
         default_reference: tuple[Path, str | None] | None = None,
+        voices: dict[str, tuple[Path, str | None]] | None = None,
     ) -> None:
         from flowvox.vocoders.contract import check_vocoder_pairing
 
@@ -88,6 +95,7 @@ class Synthesizer:
         if vocoder_mel is not None:  # a module without config.mel is taken on trust
             check_vocoder_pairing(self.mel_config, vocoder_mel, "the model", type(vocoder).__name__)
         self.default_reference = default_reference
+        self.voices = dict(voices or {})  # name -> (prompt wav, its text or None)
         self._transcriber = transcriber
         self._mel = MelSpectrogram(self.mel_config)  # CPU: references are conditioned there
         self._references: dict[tuple, Reference] = {}
@@ -115,9 +123,11 @@ class Synthesizer:
         from flowvox.vocoders.contract import resolve_vocoder
 
         if model is None:
+            model = bundled_model_dir()
+        if model is None:
             raise FlowvoxError(
-                "no default voice ships with flowvox yet; pass a model directory "
-                "(Synthesizer.from_pretrained('DIR') or flowvox speak --model DIR)"
+                "this flowvox install has no bundled default voice; pass a model directory "
+                f"(Synthesizer.from_pretrained('DIR'), flowvox speak --model DIR, or {MODEL_ENV})"
             )
         folder = Path(model)
         if is_aligned_dir(folder):
@@ -141,7 +151,16 @@ class Synthesizer:
                 )
         voc = resolve_vocoder(vocoder, loaded.config.mel, device, acoustic_name=f"model {folder}")
         default = default_reference(folder)
-        return cls(loaded.model, loaded.tokenizer, voc, transcriber, default)
+        voices, _ = named_voices(folder)
+        return cls(loaded.model, loaded.tokenizer, voc, transcriber, default, voices)
+
+    def voice_prompt(self, name: str) -> tuple[Path, str | None]:
+        """(prompt wav, its text or None) of a named voice of the model directory, for
+        ``speak(text, *synth.voice_prompt("rms"))``."""
+        if name not in self.voices:
+            have = ", ".join(sorted(self.voices)) or "none"
+            raise FlowvoxError(f"unknown voice {name!r}; this model's voices: {have}")
+        return self.voices[name]
 
     @property
     def device(self) -> torch.device:

@@ -149,7 +149,7 @@ def test_epss_and_solver_options_run(synth, ref_wav):
     assert len(calls) == 5
 
 
-def test_from_pretrained_without_model_says_what_to_pass():
+def test_from_pretrained_without_model_says_what_to_pass(no_bundled_model):
     with pytest.raises(FlowvoxError, match="--model DIR"):
         Synthesizer.from_pretrained()
 

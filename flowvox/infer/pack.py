@@ -1,0 +1,147 @@
+"""Pack a model folder for shipping: half-precision weights, its vocoder and named voices.
+
+OUT_DIR/model.safetensors    float tensors in float16 (``half``), loaded back into float32
+OUT_DIR/config.json, vocab…  copied from the model folder
+OUT_DIR/vocoder/             the vocoder folder, weights halved the same way (optional)
+OUT_DIR/voices/NAME.wav      one prompt per voice: mono, the model's sample rate, 16-bit
+OUT_DIR/voices.json          {"default": NAME, "voices": {NAME: {"audio", "text", "source"}}}
+
+The folder is written under a temporary name and renamed when complete, and it is loaded
+back through ``Synthesizer.from_pretrained`` before the rename, so a packed folder always
+loads. This is how ``flowvox/default_voice/`` (the bundled model) is made.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from flowvox.errors import FlowvoxError
+from flowvox.infer.model_dir import VOICES_FILE, Prompt
+
+WEIGHTS = "model.safetensors"
+SKIPPED = {"vocoder", "voices", VOICES_FILE, "reference.wav", "reference.txt"}
+PROMPT_SECONDS = (3.0, 8.0)  # a manifest voice's prompt: the utterance nearest 5 s in this range
+
+
+@dataclass
+class PackReport:
+    out_dir: Path
+    voices: list[str]
+    default: str | None
+    files: dict[str, int] = field(default_factory=dict)  # relative path -> bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.files.values())
+
+    def summary(self) -> str:
+        voices = ", ".join(self.voices) or "none"
+        return (
+            f"packed {self.out_dir}: {self.total_bytes / 2**20:.1f} MiB in {len(self.files)} "
+            f"files; voices: {voices} (default: {self.default or 'none'})"
+        )
+
+
+def halve_weights(src: Path, dst: Path, half: bool) -> None:
+    """Copy a safetensors file, floating tensors cast to float16 when ``half``."""
+    state = load_file(str(src))
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    save_file({k: v.contiguous() for k, v in state.items()}, str(dst))
+
+
+def _copy_model_folder(src: Path, dst: Path, half: bool) -> None:
+    dst.mkdir(parents=True)
+    for item in sorted(src.iterdir()):
+        if item.name in SKIPPED or item.name.startswith("."):
+            continue
+        if item.name == WEIGHTS:
+            halve_weights(item, dst / WEIGHTS, half)
+        elif item.is_file():
+            shutil.copy2(item, dst / item.name)
+
+
+def voices_from_manifest(manifest: str | Path) -> dict[str, Prompt]:
+    """One prompt per speaker of a JSONL manifest: its utterance nearest 5 s among those of
+    3–8 s (ties: the first in file order); speakers with none in range are left out."""
+    from flowvox.data.manifest import read_manifest
+
+    base = Path(manifest).parent
+    best: dict[str, tuple[float, Prompt]] = {}
+    for entry in read_manifest(manifest):
+        if entry.duration is None or not PROMPT_SECONDS[0] <= entry.duration <= PROMPT_SECONDS[1]:
+            continue
+        distance = abs(entry.duration - 5.0)
+        if entry.speaker not in best or distance < best[entry.speaker][0]:
+            audio = Path(entry.audio)
+            best[entry.speaker] = (
+                distance,
+                (audio if audio.is_absolute() else base / audio, entry.text),
+            )
+    if not best:
+        raise FlowvoxError(f"{manifest}: no utterance of 3-8 s with a duration to use as a prompt")
+    return {name: prompt for name, (_, prompt) in sorted(best.items())}
+
+
+def _write_voices(dst: Path, voices: dict[str, Prompt], default: str | None, sample_rate: int):
+    from flowvox.audio.io import load_audio, save_audio
+
+    (dst / "voices").mkdir()
+    entries = {}
+    for name, (wav_path, text) in voices.items():
+        if not name or "/" in name or name.startswith("."):
+            raise FlowvoxError(f"voice name {name!r}: use letters, digits, '-' or '_'")
+        clip = load_audio(wav_path, sample_rate)
+        save_audio(dst / "voices" / f"{name}.wav", clip.wav, sample_rate)
+        entries[name] = {"audio": f"voices/{name}.wav", "text": text, "source": str(wav_path)}
+    data = {"default": default, "voices": entries}
+    (dst / VOICES_FILE).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def pack_model(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    vocoder: str | Path | None = None,
+    voices: dict[str, Prompt] | None = None,
+    default: str | None = None,
+    half: bool = True,
+) -> PackReport:
+    """Write the packed folder (see the module docstring); ``default`` None takes the first
+    voice. Refuses an existing non-empty ``out_dir``."""
+    src, out = Path(model_dir), Path(out_dir)
+    voices = dict(voices or {})
+    if not (src / WEIGHTS).is_file():
+        raise FlowvoxError(f"{src}: not a model folder (no {WEIGHTS})")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FlowvoxError(f"{out}: exists and is not empty; choose a new folder")
+    if not out.parent.is_dir():
+        raise FlowvoxError(f"{out.parent}: no such folder; create it first")
+    if default is None and voices:
+        default = next(iter(voices))
+    if default is not None and default not in voices:
+        raise FlowvoxError(f"--default {default!r} is not among the voices {sorted(voices)}")
+    from flowvox.infer import Synthesizer
+
+    synth = Synthesizer.from_pretrained(src, vocoder or "griffin-lim")  # checks model + pairing
+    tmp = out.with_name(f".{out.name}.packing")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _copy_model_folder(src, tmp, half)
+        if vocoder is not None and str(vocoder).lower() not in ("griffin-lim", "griffinlim"):
+            _copy_model_folder(Path(vocoder), tmp / "vocoder", half)
+        if voices:
+            _write_voices(tmp, voices, default, synth.sample_rate)
+        Synthesizer.from_pretrained(tmp)  # the packed folder loads, vocoder and voices too
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    files = {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*") if p.is_file()}
+    return PackReport(out, list(voices), default, files)
