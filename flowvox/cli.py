@@ -3,7 +3,8 @@
 User mistakes (``FlowvoxError``) print one line to stderr and exit with status 2; a bulk
 verb whose items partly failed exits with 1; Ctrl-C exits with 130. The library imports sit
 inside each verb so that ``--help`` stays fast. `speak` and `generate` live in
-``flowvox.cli_synthesis``, `score` and `reflow` in ``flowvox.cli_flow``.
+``flowvox.cli_synthesis``, `score` and `reflow` in ``flowvox.cli_flow``, `eval` in
+``flowvox.cli_eval``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 from flowvox import __version__
+from flowvox.cli_bench import add_bench_parser
+from flowvox.cli_eval import add_eval_parser
 from flowvox.cli_flow import add_reflow_parser, add_score_parser
-from flowvox.cli_synthesis import add_generate_parser, add_speak_parser
+from flowvox.cli_pack import add_pack_parser
+from flowvox.cli_synthesis import add_generate_parser, add_speak_parser, add_voices_parser
 from flowvox.errors import FlowvoxError
 
 
@@ -248,12 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     add_speak_parser(verbs, HelpFormatter)
     add_generate_parser(verbs, HelpFormatter)
+    add_voices_parser(verbs, HelpFormatter)
     add_train_parser(verbs)
     add_export_parser(verbs)
     add_corpus_parser(verbs)
     add_prepare_parser(verbs)
     add_score_parser(verbs, HelpFormatter)
     add_reflow_parser(verbs, HelpFormatter)
+    add_bench_parser(verbs, HelpFormatter)
+    add_pack_parser(verbs, HelpFormatter)
+    add_eval_parser(verbs, HelpFormatter)
     return parser
 
 

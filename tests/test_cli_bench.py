@@ -8,7 +8,8 @@ def test_bench_writes_report(tmp_path, capsys):
     raw = tmp_path / "bench.json"
     code = main(
         ["bench", "--preset", "infill:tiny", "--vocoder", "griffin-lim", "--nfe", "1", "2",
-         "--lines", "2", "--rounds", "1", "--precision", "bf16", "--train-shape", "1x32", "--train-steps", "1",
+         "--lines", "2", "--rounds", "1",
+         "--precision", "bf16", "--train-shape", "1x32", "--train-steps", "1",
          "--threads", "1", "--out", str(out), "--json", str(raw)]
     )  # fmt: skip
     assert code == 0

@@ -17,7 +17,7 @@ VENV="${PEERS_VENV:-$ROOT/benchmarks/.peers-venv}"
 PYTHON="${PYTHON:-python3}"
 CONSTRAINTS="$ROOT/constraints.txt"
 TORCH_PIN="torch==2.13.0"
-PEERS=(vocos)
+PEERS=(vocos f5tts matcha)
 
 pip_c() { "$VENV/bin/pip" install -q -c "$CONSTRAINTS" "$@"; }
 
@@ -35,6 +35,31 @@ peer_vocos() {
 	pip_c huggingface-hub einops pyyaml scipy
 }
 
+# f5-tts 1.1.22 declares torchaudio (its 2.11 build does not load with torch 2.13), gradio,
+# transformers and more. Installed without its dependencies, plus what `import f5_tts.model`
+# needs (the package __init__ also imports the trainer: accelerate, ema-pytorch, wandb,
+# datasets). benchmarks/peers/f5_peer.py supplies torchaudio while f5_tts.model imports.
+# f5_tts.infer.utils_infer (transformers, pydub, matplotlib) is not needed and not covered.
+peer_f5tts() {
+	pip_c --no-deps f5-tts==1.1.22
+	pip_c x-transformers torchdiffeq librosa rjieba pypinyin ema-pytorch accelerate safetensors \
+		wandb datasets
+	pip_c pytest # tests/models/test_f5_release_equivalence.py runs here
+}
+
+# matcha-tts 0.0.7.2 (latest release) declares torchaudio, torchvision, gradio 3 and more. The
+# modules that `import matcha.models.matcha_tts` touches get their dependencies (no torchaudio
+# needed), then the sdist is built against this venv's numpy: an isolated build (and a wheel
+# cached from one) compiles the Cython extension (monotonic_align) against a newer numpy and
+# fails at import ("numpy.dtype size changed"). The last line checks the extension loads.
+peer_matcha() {
+	pip_c Cython setuptools wheel numpy
+	pip_c lightning hydra-core==1.3.2 rich matplotlib wget gdown diffusers conformer==0.3.2 \
+		einops scipy librosa
+	pip_c --no-deps --no-build-isolation --no-cache-dir --force-reinstall matcha-tts==0.0.7.2
+	"$VENV/bin/python" -c "import matcha.utils.monotonic_align"
+}
+
 run_step() {
 	local name="$1" recipe stamp
 	recipe="$(declare -f "peer_$name")" || {
@@ -50,8 +75,10 @@ run_step() {
 	fi
 	echo "setup_peers: installing $name"
 	rm -f "$stamp"
+	local start=$SECONDS
 	"peer_$name"
 	echo "$hash" >"$stamp"
+	echo "setup_peers: $name installed in $((SECONDS - start)) s"
 }
 
 main() {
@@ -64,7 +91,8 @@ main() {
 	for name in "${wanted[@]}"; do
 		run_step "$name"
 	done
-	echo "setup_peers: ready: $VENV/bin/python"
+	echo "setup_peers: ready: $VENV/bin/python (pip's 'requires X, which is not installed'" \
+		"lines about f5-tts / matcha-tts are expected: they are installed without their deps)"
 }
 
 main "$@"

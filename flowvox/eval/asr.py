@@ -192,3 +192,21 @@ def _import_whisper(module: str, package: str, path: Path):
             f"Whisper model {path} needs the {package} package, which is not installed; "
             f"pip install {package}"
         ) from err
+
+
+ASR_SPECS = "pocketsphinx, whisper:PATH, faster-whisper:PATH or openai-whisper:PATH"
+
+
+def make_transcriber(spec: str = "pocketsphinx", device: str = "cpu") -> Transcriber:
+    """The recogniser a ``--asr`` value names: ``pocketsphinx`` (default, offline, the
+    wheel's en-us model) or ``whisper:PATH`` (a local model: a faster-whisper folder or an
+    openai-whisper ``.pt`` file; ``faster-whisper:PATH`` / ``openai-whisper:PATH`` force
+    the package). Raises ``FlowvoxError`` for another value, a missing model or package."""
+    name, sep, path = spec.partition(":")
+    if spec == "pocketsphinx":
+        return PocketsphinxASR()
+    backends = {"whisper": "auto", "faster-whisper": "faster-whisper"}
+    backends["openai-whisper"] = "openai-whisper"
+    if name in backends and sep and path:
+        return WhisperASR(path, backend=backends[name], device=device)  # type: ignore[arg-type]
+    raise FlowvoxError(f"--asr {spec!r}: use {ASR_SPECS} (a local model; nothing is downloaded)")

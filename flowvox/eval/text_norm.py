@@ -9,6 +9,10 @@ aligned, so that "Dr. Smith paid $5" and "doctor smith paid five dollars" score 
    (punctuation, hyphens: "thirty-four" -> "thirty four", "U.S.A." -> "u s a").
 4. Apostrophes are kept only inside words ("it's", "o'clock"); quote marks around words go.
 5. Whitespace runs collapse to one space.
+6. English only: words that recognisers write in a short form become the spoken form that
+   step 1 gives the written text ("mr" -> "mister", "dr" -> "doctor", "ok" -> "okay";
+   table ``_SPOKEN_FORMS``). pocketsphinx's dictionary spells "mister" as "mr" (and
+   "missus" as "mrs", ...): without this, a correctly heard "Mr. Smith" scored one error.
 
 WER = (S + D + I) / N, with S substitutions, D deletions, I insertions from the minimum
 edit-distance word alignment (jiwer) and N the number of reference words. Corpus WER sums
@@ -27,6 +31,13 @@ from flowvox.text import collapse_whitespace, normalize_text
 _NOT_WORD = re.compile(r"[^\w']|_")  # anything but letters, digits and apostrophes
 _LOOSE_APOSTROPHE = re.compile(r"(?<!\w)'+|'+(?!\w)")  # at the start or end of a word
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+# short forms in pocketsphinx's cmudict-en-us.dict whose pronunciation is the spoken form
+# flowvox.text.normalize_text writes for the dotted abbreviation ("st", street or saint, is
+# left alone: its reading depends on the context)
+_SPOKEN_FORMS = {
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "jr": "junior",
+    "sr": "senior", "mt": "mount", "vs": "versus", "ok": "okay",
+}  # fmt: skip
 
 
 def normalize_for_wer(text: str, language: str = "en") -> str:
@@ -38,6 +49,8 @@ def normalize_for_wer(text: str, language: str = "en") -> str:
     text = normalize_text(text.translate(_APOSTROPHES), language).casefold()
     text = _NOT_WORD.sub(" ", text)
     text = _LOOSE_APOSTROPHE.sub(" ", text)
+    if language == "en":
+        text = " ".join(_SPOKEN_FORMS.get(word, word) for word in text.split())
     return collapse_whitespace(text)
 
 

@@ -78,3 +78,21 @@ def test_wer_errors_name_the_problem():
         wer("?!", "something")
     with pytest.raises(FlowvoxError, match="2 references but 1 hypotheses"):
         wer_many(["a", "b"], ["a"])
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis"),
+    [
+        ("And Mister John Dashwood.", "and mr john dashwood"),  # LibriVox clip 0870
+        ("Mr. and Mrs. Smith saw Dr. Jones.", "mister and mrs smith saw dr jones"),
+        ("Okay, Ms. Lee.", "ok ms lee"),
+    ],
+)
+def test_recogniser_short_forms_score_as_the_spoken_word(reference, hypothesis):
+    """pocketsphinx writes "mister" as "mr" (its dictionary says M IH S T ER): no error."""
+    assert wer(reference, hypothesis).wer == 0.0
+
+
+def test_short_forms_only_in_english_and_st_is_left_alone():
+    assert normalize_for_wer("mr dr st ok") == "mister doctor st okay"
+    assert normalize_for_wer("dr ok", "es") == "dr ok"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One command for every peer comparison: builds/updates benchmarks/.peers-venv (setup_peers.sh),
+# then runs each side-by-side script and writes benchmarks/results/peers.md (plus the vocoder
+# pair's own table, benchmarks/results/peers_vocos.md, summarised in peers.md).
+#
+#   benchmarks/peers/run_all.sh             # full run (about 20 min on a busy 2-core CPU)
+#   benchmarks/peers/run_all.sh --quick     # equivalence checks + one timed round, small inputs
+#
+# Threads: THREADS (default 1: one core is left to whatever else runs). Memory figures need
+# MALLOC_MMAP_THRESHOLD_ fixed (see benchmarks/peers/measure.py); it is set here.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${PEERS_VENV:-$ROOT/benchmarks/.peers-venv}"
+OUT="${PEERS_OUT:-$ROOT/benchmarks/results/peers.md}"
+VOCOS_OUT="$(dirname "$OUT")/peers_vocos.md"
+THREADS="${THREADS:-1}"
+
+F5_ARGS=(--rounds 3)
+MATCHA_ARGS=(--rounds 3)
+VOCOS_ARGS=(--rounds 5)
+if [[ "${1:-}" == "--quick" ]]; then
+	F5_ARGS=(--rounds 1 --shapes tiny)
+	MATCHA_ARGS=(--rounds 1)
+	VOCOS_ARGS=(--quick)
+fi
+
+PEERS_VENV="$VENV" "$ROOT/benchmarks/peers/setup_peers.sh"
+
+export MALLOC_MMAP_THRESHOLD_=131072 OMP_NUM_THREADS="$THREADS"
+cd "$ROOT"
+PY="$VENV/bin/python"
+"$PY" -m benchmarks.peers.f5_side_by_side "${F5_ARGS[@]}" --threads "$THREADS" --out "$OUT"
+"$PY" -m benchmarks.peers.matcha_side_by_side "${MATCHA_ARGS[@]}" --threads "$THREADS" \
+	--append "$OUT"
+"$PY" benchmarks/vocoder_speed.py --only vocos "${VOCOS_ARGS[@]}" --threads "$THREADS" \
+	--out "$VOCOS_OUT"
+{
+	echo
+	echo "## vocos 0.1.0 vs flowvox Vocos (same weights)"
+	echo
+	echo "From \`benchmarks/vocoder_speed.py --only vocos\` (full table: $(basename "$VOCOS_OUT")):"
+	echo
+	grep -E '^(##+ |\*\*)' "$VOCOS_OUT" | sed -E 's/^(#+) /\1# /' || true
+} >>"$OUT"
+echo "run_all: wrote $OUT and $VOCOS_OUT"
