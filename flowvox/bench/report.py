@@ -52,13 +52,17 @@ def synthesis_table(rows: list[SynthesisRow], peak: MatmulPeak) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        counted = r.flops > 0
-        mfu1 = r.mfu(peak.flops_per_s) if counted else float("nan")
-        mfub = r.mfu(peak.flops_per_s, bulk=True) if counted else float("nan")
+        if r.flops > 0:
+            mfu1, mfub = r.mfu(peak.flops_per_s), r.mfu(peak.flops_per_s, bulk=True)
+            counted = (
+                f"{100 * mfu1:.0f} % | {100 * mfub:.0f} % | {1 / mfu1:.1f}x "
+                f"| {r.flops / r.single_audio / 1e9:.2f}"
+            )
+        else:
+            counted = "– | – | – | –"  # FLOPs not counted (--no-mfu)
         out.append(
             f"| {r.nfe} | {r.cfg:g} | {r.lines} | {r.rtf:.3f} | {r.single_rate:.2f} "
-            f"| {r.bulk_rate:.2f} | {r.ratio:.2f}x | {100 * mfu1:.0f} % | {100 * mfub:.0f} % "
-            f"| {1 / mfu1:.1f}x | {r.flops / r.single_audio / 1e9:.2f} | {r.bulk_batches} "
+            f"| {r.bulk_rate:.2f} | {r.ratio:.2f}x | {counted} | {r.bulk_batches} "
             f"| {_mib(r.single_memory)} / {_mib(r.bulk_memory)} |"
         )
     return out
