@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from flowvox import __version__
 from flowvox.cli_bench import add_bench_parser
+from flowvox.cli_convert import add_convert_parser
 from flowvox.cli_eval import add_eval_parser
 from flowvox.cli_flow import add_reflow_parser, add_score_parser
 from flowvox.cli_pack import add_pack_parser
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reflow_parser(verbs, HelpFormatter)
     add_bench_parser(verbs, HelpFormatter)
     add_pack_parser(verbs, HelpFormatter)
+    add_convert_parser(verbs, HelpFormatter)
     add_eval_parser(verbs, HelpFormatter)
     return parser
 
