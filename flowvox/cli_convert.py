@@ -42,6 +42,19 @@ def add_convert_parser(verbs: argparse._SubParsersAction, formatter_class: type)
     f5.add_argument("--heads", type=int, help="attention heads (default: width / 64, as F5)")
     f5.add_argument("--no-ema", action="store_true", help=".pt only: the raw, not EMA, weights")
     f5.set_defaults(run=run_convert_f5)
+    vocos = kinds.add_parser(
+        "vocos",
+        help="a released Vocos vocoder (e.g. vocos-mel-24khz: config.yaml + pytorch_model.bin)",
+        description="Read a released Vocos folder (weights as plain tensors only) and write a "
+        "flowvox vocoder folder (model.safetensors + config.json with its mel), loaded back "
+        "before it is kept.",
+        epilog="examples:\n  flowvox convert vocos vocos-mel-24khz/ models/vocos-24k\n"
+        '  flowvox speak "Hi." -o hi.wav --model M --vocoder models/vocos-24k',
+        formatter_class=formatter_class,
+    )
+    vocos.add_argument("source", metavar="RELEASE_DIR", help="config.yaml + pytorch_model.bin")
+    vocos.add_argument("out", metavar="OUT_DIR", help="new vocoder folder")
+    vocos.set_defaults(run=run_convert_vocos)
 
 
 def run_convert_f5(args: argparse.Namespace) -> None:
@@ -52,3 +65,31 @@ def run_convert_f5(args: argparse.Namespace) -> None:
         f"wrote {args.out}: F5 DiT {c.version}, dim {c.dim}, depth {c.depth}, heads {c.heads}, "
         f"text_dim {c.text_dim}, {c.conv_layers} ConvNeXt blocks, vocab {c.text_vocab_size}"
     )
+
+
+def run_convert_vocos(args: argparse.Namespace) -> None:
+    import shutil
+    from pathlib import Path
+
+    from flowvox.errors import FlowvoxError
+    from flowvox.vocoders import Vocos, load_vocoder, save_vocoder
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FlowvoxError(f"{out}: exists and is not empty; choose a new folder")
+    if not out.parent.is_dir():
+        raise FlowvoxError(f"{out.parent}: no such folder; create it first")
+    model = Vocos.from_release(args.source)
+    tmp = out.with_name(f".{out.name}.converting")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        save_vocoder(tmp, model)
+        load_vocoder(tmp, expect_mel=model.config.mel)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    params = sum(p.numel() for p in model.parameters())
+    print(f"wrote {out}: Vocos, {params / 1e6:.2f} M parameters, mel {model.config.mel.name}")

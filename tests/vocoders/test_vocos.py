@@ -249,3 +249,20 @@ def test_release_refuses_pickled_objects(tmp_path) -> None:
         Vocos.from_release(tmp_path)
     with pytest.raises(FlowvoxError, match="not found"):
         Vocos.from_release(tmp_path / "missing")
+
+
+def test_cli_convert_vocos_release(tmp_path, capsys) -> None:
+    from flowvox.cli import main
+    from flowvox.vocoders import load_vocoder
+
+    model = tiny("center")
+    write_release(tmp_path / "release", model, tiny_release_yaml("center"))
+    out = tmp_path / "vocos"
+    assert main(["convert", "vocos", str(tmp_path / "release"), str(out)]) == 0
+    assert "mel vocos24k" in capsys.readouterr().out
+    mel = random_mel(1, 12)
+    with torch.inference_mode():
+        torch.testing.assert_close(load_vocoder(out)(mel), model(mel), atol=0, rtol=0)
+    assert main(["convert", "vocos", str(tmp_path / "release"), str(out)]) == 2
+    assert main(["convert", "vocos", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
