@@ -13,7 +13,9 @@ DEMO_DIR ?= demo-corpus
 # oracle of tests/vocoders (it declares torchaudio, which has no build for torch 2.13).
 NO_DEPS_PACKAGES := resemblyzer==0.1.4 vocos==0.1.0 encodec==0.1.1
 
-.PHONY: install system-packages demo test lint clean
+PEERS_VENV ?= benchmarks/.peers-venv
+
+.PHONY: install system-packages demo test test-f5 lint clean
 
 install: system-packages $(VENV)/.installed
 
@@ -48,6 +50,15 @@ lint: install
 
 test: install lint
 	FLOWVOX_REQUIRE_PEERS=1 $(BIN)/pytest -n auto -q tests
+	$(MAKE) test-f5
+
+# Equivalence with the released f5-tts package (issue 8): it needs its own environment
+# (f5-tts declares a torchaudio that does not load with torch 2.13), built by
+# benchmarks/peers/setup_peers.sh (about 1-2 min, 1.9 GB; a second run is a no-op).
+test-f5:
+	PEERS_VENV=$(PEERS_VENV) benchmarks/peers/setup_peers.sh f5tts
+	FLOWVOX_REQUIRE_F5=1 $(PEERS_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/models/test_f5_release_equivalence.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
