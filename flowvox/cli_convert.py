@@ -41,6 +41,10 @@ def add_convert_parser(verbs: argparse._SubParsersAction, formatter_class: type)
     )  # fmt: skip
     f5.add_argument("--heads", type=int, help="attention heads (default: width / 64, as F5)")
     f5.add_argument("--no-ema", action="store_true", help=".pt only: the raw, not EMA, weights")
+    f5.add_argument(
+        "--tokenizer", choices=("pinyin", "char"), default="pinyin",
+        help="pinyin (the official models; Chinese via jieba + pypinyin) or char (default: pinyin)",
+    )  # fmt: skip
     f5.set_defaults(run=run_convert_f5)
     vocos = kinds.add_parser(
         "vocos",
@@ -60,10 +64,14 @@ def add_convert_parser(verbs: argparse._SubParsersAction, formatter_class: type)
 def run_convert_f5(args: argparse.Namespace) -> None:
     from flowvox.models.f5_convert import convert_f5
 
-    c = convert_f5(args.checkpoint, args.vocab, args.out, args.version, args.heads, not args.no_ema)
+    c = convert_f5(
+        args.checkpoint, args.vocab, args.out, args.version, args.heads, not args.no_ema,
+        args.tokenizer,
+    )  # fmt: skip
     print(
         f"wrote {args.out}: F5 DiT {c.version}, dim {c.dim}, depth {c.depth}, heads {c.heads}, "
-        f"text_dim {c.text_dim}, {c.conv_layers} ConvNeXt blocks, vocab {c.text_vocab_size}"
+        f"text_dim {c.text_dim}, {c.conv_layers} ConvNeXt blocks, vocab {c.text_vocab_size} "
+        f"({c.tokenizer})"
     )
 
 

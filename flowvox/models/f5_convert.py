@@ -16,7 +16,9 @@ read the shape of the model off the tensors:
 
 ``heads`` is not in the shapes: F5 uses dim_head 64, so heads = dim / 64 unless given. The
 v0/v1 difference (filler masking, RoPE on all heads) is not in the shapes either: ``version``
-says which (v1 is the default; F5TTS_Base and E2 releases are v0).
+says which (v1 is the default; F5TTS_Base and E2 releases are v0). The official models read
+text through the pinyin tokenizer (``flowvox.text.pinyin``); a model trained on plain
+characters takes ``tokenizer="char"``.
 """
 
 from __future__ import annotations
@@ -84,7 +86,11 @@ def _count(state: dict, pattern: str) -> int:
 
 
 def infer_f5_config(
-    state: dict[str, torch.Tensor], vocab_size: int, version: str = "v1", heads: int | None = None
+    state: dict[str, torch.Tensor],
+    vocab_size: int,
+    version: str = "v1",
+    heads: int | None = None,
+    tokenizer: str = "pinyin",
 ) -> InfillTTSConfig:
     """The ``InfillTTSConfig`` the tensors' shapes imply (see the module docstring)."""
     try:
@@ -116,7 +122,7 @@ def infer_f5_config(
         text_vocab_size=vocab_size,
         long_skip="transformer.long_skip_connection.weight" in state,
         mel="vocos24k",
-        tokenizer="char",
+        tokenizer=tokenizer,
         vocab_file="vocab.txt",
     )
 
@@ -128,6 +134,7 @@ def convert_f5(
     version: str = "v1",
     heads: int | None = None,
     use_ema: bool = True,
+    tokenizer: str = "pinyin",
 ) -> InfillTTSConfig:
     """Write a flowvox model folder (model.safetensors, config.json, vocab.txt) for an F5-TTS
     checkpoint; it is loaded back (every key and shape checked) before it is kept."""
@@ -145,7 +152,9 @@ def convert_f5(
         raise FlowvoxError(f"--vocab {vocab}: no such file (the vocab.txt of the release)")
     tokens = load_vocab(vocab)
     state = read_f5_checkpoint(checkpoint, use_ema)
-    config = infer_f5_config(state, len(tokens), version, heads)
+    if tokenizer not in ("pinyin", "char"):
+        raise FlowvoxError(f"--tokenizer {tokenizer!r}: use pinyin (official models) or char")
+    config = infer_f5_config(state, len(tokens), version, heads, tokenizer)
     tmp = out.with_name(f".{out.name}.converting")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

@@ -32,6 +32,7 @@ from torch import nn
 
 from flowvox.errors import FlowvoxError
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+from flowvox.text.vocab import load_vocab
 from flowvox.utils.config import PresetConfig
 
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
@@ -73,15 +74,20 @@ def tokenizer_for(name: str, vocab_path: str | os.PathLike | None) -> CharTokeni
     "phoneme:<language>"); char and phoneme read ``vocab_path``."""
     if name == "byte":
         return ByteTokenizer()
-    if name != "char" and not name.startswith("phoneme:"):
+    if name not in ("char", "pinyin") and not name.startswith("phoneme:"):
         raise FlowvoxError(
-            f"model tokenizer {name!r} is unknown; use 'char', 'byte' or 'phoneme:<language>'"
+            f"model tokenizer {name!r} is unknown; use 'char', 'pinyin', 'byte' or "
+            "'phoneme:<language>'"
         )
     if vocab_path is None or not Path(vocab_path).is_file():
         raise FlowvoxError(
             f"vocab file {str(vocab_path)!r} not found: tokenizer {name!r} needs the vocab.txt "
             "the model was trained with"
         )
+    if name == "pinyin":
+        from flowvox.text.pinyin import PinyinTokenizer
+
+        return PinyinTokenizer(load_vocab(vocab_path))
     return CharTokenizer.from_file(vocab_path, name=name)
 
 

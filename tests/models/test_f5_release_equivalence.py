@@ -7,7 +7,7 @@ drop-flag combination and the same mel from the sampler. The torchaudio stand-in
 f5-tts import (benchmarks/peers/f5_peer.py) is checked against flowvox's own mel front-end.
 
 The peer tests need the peers venv (benchmarks/peers/setup_peers.sh f5tts); elsewhere they
-skip, or fail with FLOWVOX_REQUIRE_PEERS=1. Run them there with
+skip, or fail with FLOWVOX_REQUIRE_F5=1 (`make test-f5` runs them there in CI):
   benchmarks/.peers-venv/bin/python -m pytest -q -p no:cacheprovider tests/models/test_f5_*.py
 """
 
@@ -94,3 +94,24 @@ def test_sampler_matches_f5_cfm_sample(pair):
     options = SynthesisOptions(nfe=4, cfg=2.0, sway=-1.0, seed=seed)
     ours = sample_chunks(flowvox, [job], options).mels[0]
     torch.testing.assert_close(ours, out[0, 30:total], atol=1e-4, rtol=1e-4)
+
+
+MIXED_TEXTS = [
+    "你好，世界！Hello world; 我们在2024年去了北京。",
+    "他说：“我不知道。” Then he left…",
+    "Mixed: 一个AI模型, version 2.0, 跑得很快!",
+    "展览会上有很多有趣的展品；‘Really?’ she asked.",
+    "一一 五五五 老老虎",
+]
+
+
+@pytest.mark.slow
+def test_pinyin_tokens_match_f5(f5_model):
+    """flowvox's pinyin tokenizer gives f5-tts's token lists on mixed Chinese/English text."""
+    from f5_tts.model.utils import convert_char_to_pinyin
+
+    from flowvox.text.pinyin import pinyin_tokens
+
+    theirs = convert_char_to_pinyin(MIXED_TEXTS)
+    for text, expected in zip(MIXED_TEXTS, theirs, strict=True):
+        assert pinyin_tokens(text) == expected, text
