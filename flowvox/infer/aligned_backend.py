@@ -13,13 +13,13 @@ those durations and noise; out[i, p:L_i] is returned (the prompt frames are drop
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from flowvox.errors import FlowvoxError
+from flowvox.infer.model_dir import is_task_dir
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob, SampleResult, initial_noise
 from flowvox.models.aligned_tts import AlignedTTS
@@ -32,15 +32,7 @@ ALIGNED_ONLY_FIELDS = ("dur_hidden_dim", "enc_dim")  # config.json without "task
 def is_aligned_dir(folder: Path) -> bool:
     """True when ``folder/config.json`` is an aligned TTS model (task aligned_tts, or the
     AlignedTTSConfig fields directly)."""
-    try:
-        data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(data, dict):
-        return False
-    if "task" in data:
-        return data["task"] == ALIGNED_TASK
-    return all(name in data for name in ALIGNED_ONLY_FIELDS)
+    return is_task_dir(folder, ALIGNED_TASK, ALIGNED_ONLY_FIELDS)
 
 
 def check_aligned_options(opts: SynthesisOptions) -> None:

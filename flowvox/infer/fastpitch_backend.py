@@ -17,7 +17,6 @@ decide the audio.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from flowvox.audio.mel import MelConfig
 from flowvox.errors import FlowvoxError
 from flowvox.infer.duration import MIN_CHUNK_BYTES, MIN_GEN_FRAMES, utf8_len
+from flowvox.infer.model_dir import is_task_dir
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.reference import Reference
 from flowvox.infer.sampling import ChunkJob, SampleResult
@@ -42,15 +42,7 @@ NO_PROMPT_SOURCE = "<none: FastPitch takes no voice prompt>"
 def is_fastpitch_dir(folder: Path) -> bool:
     """True when ``folder/config.json`` is a FastPitch model (task fastpitch, or the
     FastPitchConfig fields directly)."""
-    try:
-        data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(data, dict):
-        return False
-    if "task" in data:
-        return data["task"] == FASTPITCH_TASK
-    return all(name in data for name in FASTPITCH_ONLY_FIELDS)
+    return is_task_dir(folder, FASTPITCH_TASK, FASTPITCH_ONLY_FIELDS)
 
 
 def no_prompt_reference(mel: MelConfig, ref_audio: object, ref_text: str | None) -> Reference:
