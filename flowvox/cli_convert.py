@@ -76,28 +76,13 @@ def run_convert_f5(args: argparse.Namespace) -> None:
 
 
 def run_convert_vocos(args: argparse.Namespace) -> None:
-    import shutil
-    from pathlib import Path
-
-    from flowvox.errors import FlowvoxError
+    from flowvox.utils.atomic import atomic_folder, check_new_folder
     from flowvox.vocoders import Vocos, load_vocoder, save_vocoder
 
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FlowvoxError(f"{out}: exists and is not empty; choose a new folder")
-    if not out.parent.is_dir():
-        raise FlowvoxError(f"{out.parent}: no such folder; create it first")
+    out = check_new_folder(args.out)  # before the release is read
     model = Vocos.from_release(args.source)
-    tmp = out.with_name(f".{out.name}.converting")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_folder(out, "converting") as tmp:
         save_vocoder(tmp, model)
         load_vocoder(tmp, expect_mel=model.config.mel)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     params = sum(p.numel() for p in model.parameters())
     print(f"wrote {out}: Vocos, {params / 1e6:.2f} M parameters, mel {model.config.mel.name}")

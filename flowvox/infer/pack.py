@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import VOICES_FILE, Prompt
+from flowvox.utils.atomic import atomic_folder, check_new_folder
 
 WEIGHTS = "model.safetensors"
 SKIPPED = {"vocoder", "voices", VOICES_FILE, "reference.wav", "reference.txt"}
@@ -56,7 +57,7 @@ def halve_weights(src: Path, dst: Path, half: bool) -> None:
 
 
 def _copy_model_folder(src: Path, dst: Path, half: bool) -> None:
-    dst.mkdir(parents=True)
+    dst.mkdir(parents=True, exist_ok=True)
     for item in sorted(src.iterdir()):
         if item.name in SKIPPED or item.name.startswith("."):
             continue
@@ -117,10 +118,7 @@ def pack_model(
     voices = dict(voices or {})
     if not (src / WEIGHTS).is_file():
         raise FlowvoxError(f"{src}: not a model folder (no {WEIGHTS})")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FlowvoxError(f"{out}: exists and is not empty; choose a new folder")
-    if not out.parent.is_dir():
-        raise FlowvoxError(f"{out.parent}: no such folder; create it first")
+    check_new_folder(out)  # before the slow part
     if default is None and voices:
         default = next(iter(voices))
     if default is not None and default not in voices:
@@ -128,20 +126,12 @@ def pack_model(
     from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(src, vocoder or "griffin-lim")  # checks model + pairing
-    tmp = out.with_name(f".{out.name}.packing")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_folder(out, "packing") as tmp:
         _copy_model_folder(src, tmp, half)
         if vocoder is not None and str(vocoder).lower() not in ("griffin-lim", "griffinlim"):
             _copy_model_folder(Path(vocoder), tmp / "vocoder", half)
         if voices:
             _write_voices(tmp, voices, default, synth.sample_rate)
         Synthesizer.from_pretrained(tmp)  # the packed folder loads, vocoder and voices too
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     files = {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*") if p.is_file()}
     return PackReport(out, list(voices), default, files)

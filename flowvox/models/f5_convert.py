@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
 from flowvox.models.infill_config import InfillTTSConfig
+from flowvox.utils.atomic import atomic_folder, check_new_folder
 
 EXTRA_KEYS = {"initted", "step", "update"}
 PT_SUFFIXES = {".pt", ".pth", ".ckpt"}
@@ -143,11 +144,7 @@ def convert_f5(
 
     if version not in ("v0", "v1"):
         raise FlowvoxError(f"--version {version!r}: use v1 (F5TTS_v1_*) or v0 (F5TTS_Base, E2)")
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FlowvoxError(f"{out}: exists and is not empty; choose a new folder")
-    if not out.parent.is_dir():
-        raise FlowvoxError(f"{out.parent}: no such folder; create it first")
+    out = check_new_folder(out_dir)  # before the checkpoint is read
     if not Path(vocab).is_file():
         raise FlowvoxError(f"--vocab {vocab}: no such file (the vocab.txt of the release)")
     tokens = load_vocab(vocab)
@@ -155,10 +152,7 @@ def convert_f5(
     if tokenizer not in ("pinyin", "char"):
         raise FlowvoxError(f"--tokenizer {tokenizer!r}: use pinyin (official models) or char")
     config = infer_f5_config(state, len(tokens), version, heads, tokenizer)
-    tmp = out.with_name(f".{out.name}.converting")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_folder(out, "converting") as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"))
         shutil.copyfile(vocab, tmp / "vocab.txt")
         record = {
@@ -168,10 +162,4 @@ def convert_f5(
         }
         (tmp / "config.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
         load_infill_model(tmp)  # every key and shape must match the inferred config
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return config

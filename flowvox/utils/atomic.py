@@ -53,3 +53,37 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def check_new_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a folder to create: refused when it exists non-empty (or is a file), or
+    when its parent folder is missing."""
+    from flowvox.errors import FlowvoxError
+
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FlowvoxError(f"{out}: exists and is not empty; choose a new folder")
+    if not out.parent.is_dir():
+        raise FlowvoxError(f"{out.parent}: no such folder; create it first")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, tag: str = "writing") -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path`` (checked with ``check_new_folder``);
+    on success it is renamed onto ``path``, on an exception it is removed. Verify the
+    folder's contents inside the block: only a complete folder gets the final name."""
+    import shutil
+
+    out = check_new_folder(path)
+    tmp = out.with_name(f".{out.name}.{tag}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
