@@ -73,6 +73,7 @@ examples:
   flowvox train configs/infill-tiny.yaml --set data.prepared=prepared/
   flowvox train configs/infill-tiny.yaml --set train.lr=5e-4 train.max_steps=4000
   flowvox train configs/infill-tiny.yaml --resume            # continue the newest checkpoint
+  flowvox train run.yaml --resume --set train.time_limit_minutes=25   # a 25-minute slice
   accelerate launch --num_processes 4 -m flowvox train run.yaml   # DDP on 4 GPUs
   torchrun --nproc_per_node 2 -m flowvox train run.yaml
 """
@@ -232,7 +233,8 @@ def run_train(args: argparse.Namespace) -> None:
     if os.environ.get("RANK", "0") == "0":  # one summary under torchrun / accelerate launch
         skipped = sum(result.skipped.values())
         print(
-            f"trained to step {result.step} ({result.frames_per_second:.0f} frames/s"
+            f"trained to step {result.step} in {result.train_seconds / 3600:.2f} h "
+            f"({result.frames_per_second:.0f} frames/s"
             + (f", {skipped} updates skipped for NaN/inf" if skipped else "")
             + f"); model in {result.export_dir}, checkpoint {result.checkpoint_dir}"
         )

@@ -161,7 +161,9 @@ def export_checkpoint(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathL
     run = run_config_from_dict(config)
     task = resolve_task(run.task)(run.task_config)
     tensors = task.export_state_dict(load_tensors(checkpoint_dir / "ema.safetensors"))
-    step = load_json(checkpoint_dir / "state.json")["step"]
-    metadata = {"weights": "ema", "step": step}
+    state = load_json(checkpoint_dir / "state.json")
+    metadata = {"weights": "ema", "step": state["step"]}
+    if "train_seconds" in state:  # absent in checkpoints written before 2026-11
+        metadata["train_seconds"] = round(state["train_seconds"])
     exported = task.export_config(config)
     return write_model_dir(out_dir, tensors, exported, metadata, task.export_files)

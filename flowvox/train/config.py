@@ -42,6 +42,9 @@ class TrainConfig:
     """
 
     max_steps: int = 1000  # optimiser steps; also the length of the lr schedule
+    # stop earlier, after this many minutes of training in this run (checkpoint + export;
+    # --resume continues); 0: no limit. For fixed-length jobs: a GPU lease, equal-time studies
+    time_limit_minutes: float = 0.0
     seed: int = 0
     # optimiser: AdamW; weight decay only on tensors with 2+ dims (not biases or norms)
     lr: float = 1e-4
@@ -80,7 +83,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise FlowvoxError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "eps", "weight_decay", "max_grad_norm", "warmup_steps"):
+        nonnegative = ("lr", "eps", "weight_decay", "max_grad_norm", "warmup_steps")
+        for name in nonnegative + ("time_limit_minutes",):
             if getattr(self, name) < 0:
                 raise FlowvoxError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("ema_decay", "min_lr_ratio"):

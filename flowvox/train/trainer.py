@@ -61,6 +61,7 @@ class TrainResult:
     skipped: dict[str, int]  # updates skipped per group for a NaN/inf loss or grad norm
     last_logged: dict[str, float]  # the last window of logged scalars
     frames_per_second: float  # all processes, this fit only
+    train_seconds: float  # wall time in the training loop, resumed runs included
 
 
 def train_from_config(
@@ -115,6 +116,7 @@ class Trainer:
             self.device_generator.manual_seed(derive_seed(cfg.seed, rank, 3))
 
         self.step = self.epoch = self.position = 0
+        self.train_seconds = 0.0  # wall time in the training loop, summed over resumed runs
         self.updates = {g.name: 0 for g in self.groups}
         self.skipped = {g.name: 0 for g in self.groups}
         self.checkpoint_root = self.out_dir / "checkpoints"
@@ -155,18 +157,24 @@ class Trainer:
         log_dir = self.out_dir / "tensorboard" if self.main and cfg.tensorboard else None
         logger = TrainLogger(log_dir, self.step, stop, self.main and cfg.progress_bar)
         self._stream, self._frames_total, last_dir = self._batches(), 0, None
+        self._clock = time.perf_counter()  # train_seconds counts the loop, not set-up
         start = time.perf_counter()
         try:
             while self.step < stop:
                 self._train_step(logger)
                 self.step += 1
+                self.train_seconds += time.perf_counter() - self._clock
+                self._clock = time.perf_counter()
+                last = self.step == stop or self._out_of_time(start)
                 logger.bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == stop:
+                if self.step % cfg.log_every == 0 or last:
                     self._write_logs(logger)
                 if cfg.media_every and self.step % cfg.media_every == 0:
                     self._log_media(logger)
-                if self.step % cfg.checkpoint_every == 0 or self.step == stop:
+                if self.step % cfg.checkpoint_every == 0 or last:
                     last_dir = self.save_checkpoint()
+                if last:
+                    break
             export_dir = self.export()
         finally:
             self._stream.close()  # ends the DataLoader iterator (and its worker processes)
@@ -180,7 +188,18 @@ class Trainer:
             skipped=dict(self.skipped),
             last_logged=dict(logger.last),
             frames_per_second=self._frames_total / max(time.perf_counter() - start, 1e-9),
+            train_seconds=self.train_seconds,
         )
+
+    def _out_of_time(self, start: float) -> bool:
+        """``train.time_limit_minutes`` spent in this run's loop (one answer for all processes)."""
+        limit = self.cfg.time_limit_minutes
+        if not limit:
+            return False
+        over = torch.tensor([time.perf_counter() - start >= 60.0 * limit], device=self.device)
+        if self.acc.num_processes > 1:
+            over = self.acc.reduce(over.int(), reduction="sum") > 0  # any process: all stop
+        return bool(over.item())
 
     def _batches(self) -> Iterator[Any]:
         """Batches on the device from (``epoch``, ``position``) on, across epochs;
@@ -290,6 +309,7 @@ class Trainer:
         for group in self.optimizers:
             extra[f"train/lr/{group}"] = self.current_lr(group)
             extra[f"train/skipped/{group}"] = float(self.skipped[group])
+        extra["train/hours"] = self.train_seconds / 3600.0
         logger.flush_window(self.step, int(frames.item()), extra)
 
     def current_lr(self, group: str) -> float:
@@ -360,6 +380,7 @@ class Trainer:
             "position": self.position,
             "updates": self.updates,
             "skipped": self.skipped,
+            "train_seconds": round(self.train_seconds, 3),
             "world_size": self.acc.num_processes,
             "sampler": self.sampler.state_dict(consumed=self.position),
         }
@@ -397,6 +418,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.updates, self.skipped = dict(state["updates"]), dict(state["skipped"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # absent before 2026-11
         rng = ckpt.load_torch(folder / f"rng-{self.acc.process_index}.pt")
         ckpt.restore_rng(rng, {"task": self.generator, "device": self.device_generator})
 
@@ -409,7 +431,7 @@ class Trainer:
                 target,
                 self.task.export_state_dict(state),
                 self.task.export_config(run_config_to_dict(self.run)),
-                {"weights": "ema", "step": self.step},
+                {"weights": "ema", "step": self.step, "train_seconds": round(self.train_seconds)},
                 self.task.export_files,
             )
         self.acc.wait_for_everyone()

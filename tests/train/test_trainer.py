@@ -26,9 +26,11 @@ def make_run(out_dir, task=None, train=None, **keys):
 
 
 def checkpoint_files(folder):
-    """(model tensors, EMA tensors, optimiser state, progress state) of a checkpoint folder."""
+    """(model tensors, EMA tensors, optimiser state, progress state) of a checkpoint folder;
+    the state without its training time (a measurement, never equal between two runs)."""
     optimizer = torch.load(folder / "optimizer.pt", weights_only=True)
     state = json.loads((folder / "state.json").read_text())
+    assert state.pop("train_seconds") > 0
     return (
         load_file(folder / "model.safetensors"),
         load_file(folder / "ema.safetensors"),
@@ -72,6 +74,28 @@ def test_resume_equals_straight_run(tmp_path, num_workers):
     middle = checkpoint_files(tmp_path / "a/checkpoints/step-0000013")
     assert not torch.equal(middle[0]["model.0.weight"], straight[0]["model.0.weight"])
     assert straight[3]["sampler"]["epoch"] == 1 and straight[3]["position"] == 10
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_adds_up_the_time(tmp_path, monkeypatch):
+    import flowvox.train.trainer as trainer_module
+
+    clock = iter(range(0, 10_000, 30))  # every perf_counter() call: 30 s later
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: float(next(clock)))
+    train = {"max_steps": 20, "checkpoint_every": 50, "time_limit_minutes": 2.0}
+    result = Trainer(make_run(tmp_path, train=train)).fit()
+    assert 1 < result.step < 20  # stopped by the clock, not by max_steps
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == [
+        f"step-{result.step:07d}"
+    ]
+    assert (result.export_dir / "model.safetensors").is_file()
+    first = checkpoint_files(result.checkpoint_dir)[3]
+    state = json.loads((result.checkpoint_dir / "state.json").read_text())
+    assert state["train_seconds"] >= 120 and first["step"] == result.step
+    resumed = Trainer(make_run(tmp_path, train=train), resume=True)
+    assert resumed.train_seconds == state["train_seconds"]
+    again = resumed.fit()
+    assert result.step < again.step < 20
+    assert again.train_seconds >= state["train_seconds"] + 120
 
 
 def test_fit_twice_on_one_trainer_continues_the_batch_stream(tmp_path):
@@ -155,7 +179,9 @@ def test_export_holds_ema_weights_and_config(tmp_path):
     assert_same_nested(exported, ema)
     assert not torch.equal(exported["0.weight"], model["model.0.weight"])  # EMA ≠ weights
     with safe_open(folder / "model.safetensors", "pt") as f:
-        assert f.metadata() == {"weights": "ema", "step": "6"}
+        metadata = f.metadata()
+    assert metadata.pop("train_seconds").isdigit()  # rounded to whole seconds
+    assert metadata == {"weights": "ema", "step": "6"}
     config = json.loads((folder / "config.json").read_text())
     assert run_config_from_dict(config) == run
     again = export_checkpoint(tmp_path / "checkpoints/step-0000006", tmp_path / "again")
