@@ -107,6 +107,12 @@ def add_reflow_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
         "--cfg", type=float, default=0.0, metavar="W",
         help="classifier-free guidance weight, 0 = off (default: 0)",
     )  # fmt: skip
+    pairs.add_argument(
+        "--prompt-fraction", type=float, default=0.0, metavar="P",
+        help="decode each utterance prompted by its own first tokens covering up to this "
+        "fraction of its frames (the prompt frames are kept real), so that a prompted "
+        "multi-voice model keeps each voice; 0 = no prompt (default: 0)",
+    )  # fmt: skip
     pairs.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     pairs.add_argument("--split", default="train", help="split to decode (default: train)")
     pairs.add_argument(
@@ -150,6 +156,7 @@ def run_reflow_pairs(args: argparse.Namespace) -> None:
         args.temperature,
         args.seed,
         cfg=args.cfg,
+        prompt_fraction=args.prompt_fraction,
         split=args.split,
         batch_frames=args.batch_frames,
         device=args.device,

@@ -6,6 +6,10 @@
    the length of the real mel. Saved per utterance as ``pairs/<id>.safetensors`` (x_0, x_1,
    durations) + ``pairs.jsonl`` + ``reflow.json`` (the settings; a rerun with others is an
    error, since pairs made at another temperature than inference uses make reflow collapse).
+   With ``prompt_fraction`` p > 0 each decode is prompted by the utterance's own first
+   tokens covering ≤ p of its frames (at least one token), whose real frames x_1 keeps: a
+   multi-voice model prompted at inference then learns pairs in each utterance's own voice
+   instead of the unprompted average voice.
 2. Training on them: ``data.reflow_pairs: DIR`` in an ``aligned_tts`` run replaces the path
    sample (x_0 ~ N(0, I), x_1 = mel) by the stored pair (use ``model.path=rectified``):
    x_t = (1 - t) x_0 + t x_1, u = x_1 - x_0. Prior, duration and MAS then see x_1.
@@ -31,6 +35,7 @@ from flowvox.data.dataset import MelDataset, Utterance
 from flowvox.errors import FlowvoxError
 from flowvox.flow import StraightnessResult, time_grid, trajectory_straightness
 from flowvox.models.aligned_inputs import (
+    AlignedInputs,
     align_utterances,
     alignable,
     conditioned_velocity,
@@ -79,6 +84,7 @@ def make_reflow_pairs(
     seed: int = 0,
     *,
     cfg: float = 0.0,
+    prompt_fraction: float = 0.0,
     split: str = "train",
     batch_frames: int = 4000,
     device: str = "cpu",
@@ -94,6 +100,8 @@ def make_reflow_pairs(
 
     if temperature <= 0:
         raise FlowvoxError(f"temperature={temperature} must be > 0 (1.0: plain N(0, I) noise)")
+    if not 0 <= prompt_fraction < 1:
+        raise FlowvoxError(f"prompt fraction {prompt_fraction} must be in [0, 1)")
     out = Path(out_dir)
     loaded = load_aligned_model(model_dir, device)
     model, mel_dim = loaded.model, loaded.config.mel_dim
@@ -105,6 +113,7 @@ def make_reflow_pairs(
         "temperature": temperature,
         "seed": seed,
         "cfg": cfg,
+        "prompt_fraction": prompt_fraction,
         "mel_dim": mel_dim,
     }
     _check_settings(out, settings)
@@ -131,9 +140,11 @@ def make_reflow_pairs(
                 gen = torch.Generator().manual_seed(item_seed(seed, names[i]))
                 noise = torch.randn(int(inputs.mel_lengths[r]), mel_dim, generator=gen)
                 x_0[r, : noise.shape[0]] = temperature * noise
+            prompt = _prompt_prefix(model, inputs, [len(ids[i]) for i in rows], prompt_fraction)
             x_1 = model.synthesize(
                 inputs.ids,
                 inputs.lengths,
+                *prompt,
                 durations=inputs.durations,
                 nfe=nfe,
                 cfg=cfg,
@@ -166,6 +177,33 @@ def make_reflow_pairs(
             bar.update(len(rows))
     _write_pair_manifest(out, [records[names[i]] for i in ok if names[i] in records])
     return ReflowReport(made, len(done), len(ids) - len(ok), out)
+
+
+def _prompt_prefix(
+    model: AlignedTTS, inputs: AlignedInputs, num_ids: list[int], fraction: float
+) -> tuple[Tensor, Tensor, Tensor] | tuple[()]:
+    """(prompt_mel, prompt_frames, prompt_tokens) for ``AlignedTTS.synthesize``: each
+    utterance's own first tokens (at least one) whose MAS frames fit in ``fraction`` of its
+    frames, as the audio prompt; () for ``fraction`` 0 (no prompt)."""
+    if fraction == 0:
+        return ()
+    per_id = 2 if model.config.add_blank else 1  # encoder tokens per tokenizer id
+    lead = 1 if model.config.add_blank else 0  # the blank before the first id
+    ends = inputs.durations.cumsum(1)  # (b, l) frames up to and including each token
+    frames, tokens = [], []
+    for row, count in enumerate(num_ids):
+        budget = fraction * float(inputs.mel_lengths[row])
+        # frames covered by the first k ids (blank after each included): ends[lead + per_id·k - 1]
+        covered = [int(ends[row, lead + per_id * k - 1]) for k in range(1, count + 1)]
+        k = max([1] + [k for k, c in enumerate(covered, 1) if c <= budget])
+        tokens.append(k)
+        frames.append(covered[k - 1])
+    device = inputs.mel.device
+    return (
+        inputs.mel,
+        torch.tensor(frames, device=device),
+        torch.tensor(tokens, device=device),
+    )
 
 
 def read_pair_manifest(out_dir: str | os.PathLike) -> list[dict]:

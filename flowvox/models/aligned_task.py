@@ -48,9 +48,8 @@ from flowvox.models.model_dir import (
     load_model_dir,
     resolve_model_section,
     section_tokenizer,
-    tokenizer_for,
 )
-from flowvox.text import build_vocab, load_vocab, phonemize
+from flowvox.models.training_text import TrainingText, training_text
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
@@ -113,12 +112,10 @@ class AlignedCollate:
     the tokenizer reads phonemes (picklable)."""
 
     def __init__(self, tokenizer: CharTokenizer | ByteTokenizer, phonemes: dict | None = None):
-        self.tokenizer, self.phonemes = tokenizer, phonemes
+        self.tokenizer, self.text = tokenizer, TrainingText(tokenizer, phonemes)
 
     def encode(self, text: str) -> list[int]:
-        if self.phonemes is not None:
-            text = self.phonemes.get(text) or phonemize([text], self.tokenizer.name[8:])[0]
-        return self.tokenizer.encode(text)
+        return self.text.encode(text)
 
     def __call__(self, items: Sequence[Utterance]) -> AlignedBatch:
         batch = collate_utterances(items)
@@ -148,15 +145,9 @@ class AlignedTTSTask(TrainTask):
         self.prepared = Path(data.prepared)
         model = config.model
         name = section_tokenizer(AlignedTTSConfig, model)
-        phonemes = None
-        if name.startswith("phoneme:"):  # the split's texts phonemized once, in one process
-            phonemes = self._phonemize(name[len("phoneme:") :])
-            tokens = load_vocab(data.vocab) if data.vocab else build_vocab(phonemes.values())
-            tokenizer = CharTokenizer(tokens, name=name)
-        else:
-            vocab = None if name == "byte" else Path(data.vocab or self.prepared / "vocab.txt")
-            tokenizer = tokenizer_for(name, vocab)
-        self.tokenizer, self.collate = tokenizer, AlignedCollate(tokenizer, phonemes)
+        text = training_text(name, self.prepared, data.vocab, (data.split, "test"))
+        self.tokenizer = text.tokenizer
+        self.collate = AlignedCollate(text.tokenizer, text.phonemes)
         self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
         if self.model_config.cond_dim > 0:
             raise FlowvoxError(
@@ -219,12 +210,6 @@ class AlignedTTSTask(TrainTask):
     def export_files(self, out_dir: Path) -> None:
         if isinstance(self.tokenizer, CharTokenizer):
             self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
-
-    def _phonemize(self, language: str) -> dict[str, str]:
-        splits = {self.config.data.split, "test"}
-        files = [self.prepared / f"{s}.jsonl" for s in sorted(splits)]
-        texts = sorted({e.text for f in files if f.is_file() for e in read_manifest(f)})
-        return dict(zip(texts, phonemize(texts, language), strict=True))
 
     def _media_dataset(self) -> MelDataset:
         test = (self.prepared / "test.jsonl").is_file()

@@ -40,8 +40,9 @@ from flowvox.models.infill_config import InfillTTSConfig
 from flowvox.models.infill_load import LoadedInfillModel, load_infill_model
 from flowvox.models.infill_media import MediaConfig, log_infill_media
 from flowvox.models.infill_tts import InfillTTS, lengths_to_mask, pad_token_ids
-from flowvox.models.model_dir import resolve_model_section, section_tokenizer, tokenizer_for
-from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+from flowvox.models.model_dir import resolve_model_section, section_tokenizer
+from flowvox.models.training_text import TrainingText, training_text
+from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
 __all__ = [
@@ -91,12 +92,12 @@ class InfillBatch:
 class InfillCollate:
     """Pads utterances (``collate_utterances``) and tokenizes their texts (picklable)."""
 
-    def __init__(self, tokenizer: CharTokenizer | ByteTokenizer):
-        self.tokenizer = tokenizer
+    def __init__(self, text: TrainingText):
+        self.text = text
 
     def __call__(self, items: Sequence[Utterance]) -> InfillBatch:
         batch = collate_utterances(items)
-        ids = [self.tokenizer.encode(text) or [0] for text in batch.texts]
+        ids = [self.text.encode(text) or [0] for text in batch.texts]
         return InfillBatch(batch, pad_token_ids(ids))
 
 
@@ -130,15 +131,9 @@ class InfillTTSTask(TrainTask):
                 "`flowvox prepare`"
             )
         tokenizer_name = section_tokenizer(InfillTTSConfig, config.model)
-        if tokenizer_name.startswith("phoneme:"):
-            raise FlowvoxError(
-                f"model.tokenizer={tokenizer_name!r}: the infill_tts trainer reads raw text and "
-                "does not phonemize yet; use tokenizer 'char' or 'byte'"
-            )
-        self.vocab_path = None
-        if tokenizer_name != "byte":
-            self.vocab_path = Path(data.vocab) if data.vocab else self.prepared / "vocab.txt"
-        self.tokenizer = tokenizer_for(tokenizer_name, self.vocab_path)
+        splits = (data.split, data.media_split or "test")
+        self.text = training_text(tokenizer_name, self.prepared, data.vocab, splits)
+        self.tokenizer = self.text.tokenizer
         self.model_config = resolve_model_config(config.model, self.tokenizer.vocab_size)
         config.model = self.model_config.to_dict()  # what checkpoints and export store
         self._media_item: tuple[Tensor, Tensor] | None = None
@@ -149,7 +144,7 @@ class InfillTTSTask(TrainTask):
 
     def train_data(self) -> TrainData:
         dataset = self._dataset(self.config.data.split, filtered=True)
-        return TrainData(dataset, dataset.lengths, InfillCollate(self.tokenizer))
+        return TrainData(dataset, dataset.lengths, InfillCollate(self.text))
 
     def training_step(
         self, modules: Mapping[str, nn.Module], batch: InfillBatch, ctx: StepContext
@@ -201,7 +196,7 @@ class InfillTTSTask(TrainTask):
                     f"({len(dataset)} utterances); choose 0 .. {len(dataset) - 1}"
                 )
             item = dataset[data.media_index]
-            ids = pad_token_ids([self.tokenizer.encode(item.text) or [0]])  # (1, l)
+            ids = pad_token_ids([self.text.encode(item.text) or [0]])  # (1, l)
             self._media_item = (item.mel, ids)
         return self._media_item
 

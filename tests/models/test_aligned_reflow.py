@@ -11,8 +11,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from flowvox.data.dataset import MelDataset
 from flowvox.errors import FlowvoxError
-from flowvox.models.aligned_inputs import item_seed
+from flowvox.models.aligned_inputs import item_seed, utterance_id
 from flowvox.models.aligned_reflow import (
     aligned_straightness,
     make_reflow_pairs,
@@ -91,6 +92,34 @@ def test_pairs_are_the_models_own_decodes_deterministic_and_resumable(tmp_path, 
     assert not torch.equal(read_pairs(tmp_path / "c")[record["id"]]["x_0"], pair["x_0"])
     with pytest.raises(FlowvoxError, match="other settings.*temperature"):
         make_reflow_pairs(model_dir, prepared, tmp_path / "b", **SETTINGS)  # temperature 1.0
+
+
+def test_prompted_pairs_keep_the_prompt_frames_real_and_condition_the_rest(tmp_path, files):
+    prepared, model_dir = files
+    make_reflow_pairs(model_dir, prepared, tmp_path / "p", prompt_fraction=0.4, **SETTINGS)
+    make_reflow_pairs(model_dir, prepared, tmp_path / "u", **SETTINGS)
+    loaded = load_aligned_model(model_dir)
+    dataset = MelDataset.from_prepared(prepared, "train", loaded.config.mel)
+    real = {utterance_id(e): dataset.load_mel(i) for i, e in enumerate(dataset.entries)}
+    prompted, plain = read_pairs(tmp_path / "p"), read_pairs(tmp_path / "u")
+    blank = loaded.config.add_blank
+    assert prompted.keys() == plain.keys() == real.keys()
+    for record in read_pair_manifest(tmp_path / "p"):
+        key, pair = record["id"], prompted[record["id"]]
+        n = pair["x_1"].shape[0]
+        ids = (record["tokens"] - 1) // 2 if blank else record["tokens"]
+        ends = pair["durations"].cumsum(0)  # frames up to each encoder token
+        covered = [int(ends[2 * k if blank else k - 1]) for k in range(1, ids + 1)]
+        k = max([1] + [k for k, c in enumerate(covered, 1) if c <= 0.4 * n])
+        p = covered[k - 1]  # the prompt: the first k ids, blank after each
+        assert torch.equal(pair["x_1"][:p], real[key][:p])
+        assert not torch.allclose(pair["x_1"][:p], plain[key]["x_1"][:p], atol=1e-3)
+        assert torch.equal(pair["x_0"], plain[key]["x_0"])  # the same noise
+        assert not torch.allclose(pair["x_1"][p:], plain[key]["x_1"][p:], atol=1e-4)
+    with pytest.raises(FlowvoxError, match="other settings.*prompt_fraction"):
+        make_reflow_pairs(model_dir, prepared, tmp_path / "p", **SETTINGS)
+    with pytest.raises(FlowvoxError, match="prompt fraction"):
+        make_reflow_pairs(model_dir, prepared, tmp_path / "q", prompt_fraction=1.0, **SETTINGS)
 
 
 def test_training_on_pairs_runs_two_steps_from_the_models_weights(tmp_path, files):

@@ -200,14 +200,27 @@ def test_task_config_mistakes_name_the_key(tmp_path, prepared, build_task):
         build_task({**MODEL, "text_vocab_size": 3})
     with pytest.raises(FlowvoxError, match="unknown infill preset"):
         build_task({"preset": "huge"})
-    with pytest.raises(FlowvoxError, match="does not phonemize"):
-        build_task({**MODEL, "tokenizer": "phoneme:en"})
     with pytest.raises(FlowvoxError, match="no valid.jsonl"):
         build_task(split="valid").train_data()
     with pytest.raises(FlowvoxError, match="min_item_frames"):
         build_task(min_item_frames=10_000).train_data()
     byte = build_task({**MODEL, "tokenizer": "byte"})
     assert byte.model_config.text_vocab_size == 256 and byte.model_config.vocab_file is None
+
+
+def test_phoneme_tokenizer_trains_on_espeak_ipa_and_exports_its_vocab(tmp_path, build_task):
+    from flowvox.text import phonemize
+
+    task = build_task({**MODEL, "tokenizer": "phoneme:en-us"})
+    data = task.train_data()
+    item = data.dataset[0]
+    ipa = phonemize([item.text], "en-us")[0]
+    assert ipa != item.text and task.tokenizer.decode(task.text.encode(item.text)) == ipa
+    batch = data.collate([item])
+    assert batch.text_ids[0].tolist() == task.text.encode(item.text)
+    assert task.model_config.text_vocab_size == task.tokenizer.vocab_size
+    task.export_files(tmp_path)
+    assert set(ipa) <= set((tmp_path / "vocab.txt").read_text(encoding="utf-8"))
     task = build_task(max_item_frames=40)
     assert max(task.train_data().lengths) <= 40
     assert isinstance(task.config.model, dict) and task.config.model["dim"] == 32
