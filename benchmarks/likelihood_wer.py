@@ -30,6 +30,10 @@ from flowvox.bench.report import hardware_lines
 from flowvox.eval.likelihood import score_utterances
 
 
+def read_jsonl(path: str) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def pooled_wer(rows: list[dict]) -> float:
     errors = sum(r["substitutions"] + r["deletions"] + r["insertions"] for r in rows)
     return errors / max(1, sum(r["reference_words"] for r in rows))
@@ -84,6 +88,22 @@ def main() -> None:
         if len(part) >= 5:
             rho, p = spearmanr([r["nats"] for r in part], [r["wer"] for r in part])
             lines.append(f"| {name} | {len(part)} | {rho:.3f} | {p:.3g} |")
+    # voices differ in both likelihood and recognisability; centring both per voice asks
+    # whether, within one voice, the less likely utterances are the misheard ones
+    speaker = {e["id"]: e.get("speaker") or "" for e in read_jsonl(results["config"]["manifest"])}
+    by_voice: dict[str, list[dict]] = {}
+    for r in rows:
+        by_voice.setdefault(speaker.get(r["id"], ""), []).append(r)
+    centred = []  # (nats - voice mean, WER - voice mean)
+    for part in (p for p in by_voice.values() if len(p) >= 3):
+        mean_nats, mean_wer = np.mean([x["nats"] for x in part]), np.mean([x["wer"] for x in part])
+        centred += [(r["nats"] - mean_nats, r["wer"] - mean_wer) for r in part]
+    if len(centred) >= 5:
+        rho, p = spearmanr([c[0] for c in centred], [c[1] for c in centred])
+        lines.append(
+            f"| all, within voice (both centred per voice, {len(by_voice)} voices) | "
+            f"{len(centred)} | {rho:.3f} | {p:.3g} |"
+        )
     ordered = sorted(rows, key=lambda r: r["nats"])
     quarters = np.array_split(np.arange(len(ordered)), 4)
     lines += ["", "| likelihood quartile | nats/frame range | pooled WER |", "|---|---|---|"]

@@ -49,21 +49,16 @@ from flowvox.models.model_dir import (
     resolve_model_section,
     section_tokenizer,
 )
+from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder
 from flowvox.models.training_text import TrainingText, training_text
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
 
 @dataclass
-class AlignedDataConfig:
-    """Where the utterances come from: a folder written by ``flowvox prepare``."""
+class AlignedDataConfig(PreparedDataConfig):
+    """``PreparedDataConfig`` (media: an item of the "test" split, else of ``split``) plus:"""
 
-    prepared: str | None = None  # the prepared folder (required)
-    split: str = "train"
-    vocab: str | None = None  # None: <prepared>/vocab.txt (tokenizer "char")
-    min_item_frames: int = 16
-    max_item_frames: int | None = None
-    media_index: int = 0  # media utterance: this item of the "test" split (else of split)
     reflow_pairs: str | None = None  # a `flowvox reflow pairs` folder: train on (x_0, x_1)
 
 
@@ -137,12 +132,7 @@ class AlignedTTSTask(TrainTask):
     def __init__(self, config: AlignedTaskConfig):
         super().__init__(config)
         data = config.data
-        if not data.prepared or not Path(data.prepared).is_dir():
-            raise FlowvoxError(
-                f"data.prepared={data.prepared!r} is not a folder; run `flowvox prepare CORPUS "
-                "prepared/` and pass --set data.prepared=prepared/"
-            )
-        self.prepared = Path(data.prepared)
+        self.prepared = prepared_folder(data)
         model = config.model
         name = section_tokenizer(AlignedTTSConfig, model)
         text = training_text(name, self.prepared, data.vocab, (data.split, "test"))

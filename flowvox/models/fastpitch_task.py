@@ -49,20 +49,15 @@ from flowvox.models.model_dir import (
     section_tokenizer,
     tokenizer_for,
 )
+from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
 
 @dataclass
-class FastPitchDataConfig:
-    """Where the utterances come from: a folder written by ``flowvox prepare``."""
+class FastPitchDataConfig(PreparedDataConfig):
+    """``PreparedDataConfig`` (media: an item of the "test" split, else of ``split``) plus:"""
 
-    prepared: str | None = None  # the prepared folder (required)
-    split: str = "train"
-    vocab: str | None = None  # None: <prepared>/vocab.txt (tokenizer "char")
-    min_item_frames: int = 16
-    max_item_frames: int | None = None
-    media_index: int = 0  # media utterance: this item of the "test" split (else of split)
     measure_stats: bool = True  # False: keep the model section's pitch/energy mean and std
 
 
@@ -165,12 +160,7 @@ class FastPitchTask(TrainTask):
     def __init__(self, config: FastPitchTaskConfig):
         super().__init__(config)
         data = config.data
-        if not data.prepared or not Path(data.prepared).is_dir():
-            raise FlowvoxError(
-                f"data.prepared={data.prepared!r} is not a folder; run `flowvox prepare CORPUS "
-                "prepared/` and pass --set data.prepared=prepared/"
-            )
-        self.prepared = Path(data.prepared)
+        self.prepared = prepared_folder(data)
         model = config.model
         name = section_tokenizer(FastPitchConfig, model)
         vocab = None if name == "byte" else Path(data.vocab or self.prepared / "vocab.txt")

@@ -41,6 +41,7 @@ from flowvox.models.infill_load import LoadedInfillModel, load_infill_model
 from flowvox.models.infill_media import MediaConfig, log_infill_media
 from flowvox.models.infill_tts import InfillTTS, lengths_to_mask, pad_token_ids
 from flowvox.models.model_dir import resolve_model_section, section_tokenizer
+from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder
 from flowvox.models.training_text import TrainingText, training_text
 from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
@@ -57,16 +58,11 @@ __all__ = [
 
 
 @dataclass
-class InfillDataConfig:
-    """Where the utterances come from: a folder written by ``flowvox prepare``."""
+class InfillDataConfig(PreparedDataConfig):
+    """``PreparedDataConfig`` plus the media utterance's split: ``media_split``, or None for
+    "test" if present, else the training split (then it is not held out)."""
 
-    prepared: str | None = None  # the prepared folder (required)
-    split: str = "train"  # <split>.jsonl of that folder
-    vocab: str | None = None  # vocab file; None: <prepared>/vocab.txt (tokenizer "char")
-    min_item_frames: int = 16  # shorter utterances are left out
-    max_item_frames: int | None = None  # longer ones too (None: keep all)
-    media_split: str | None = None  # media utterance: this split; None: "test" if present,
-    media_index: int = 0  # else the training split (then it is not held out)
+    media_split: str | None = None
 
 
 @dataclass
@@ -119,17 +115,7 @@ class InfillTTSTask(TrainTask):
     def __init__(self, config: InfillTaskConfig):
         super().__init__(config)
         data = config.data
-        if not data.prepared:
-            raise FlowvoxError(
-                "data.prepared is not set; run `flowvox prepare CORPUS prepared/` and pass "
-                "--set data.prepared=prepared/"
-            )
-        self.prepared = Path(data.prepared)
-        if not self.prepared.is_dir():
-            raise FlowvoxError(
-                f"data.prepared={data.prepared!r} is not a folder; pass the output folder of "
-                "`flowvox prepare`"
-            )
+        self.prepared = prepared_folder(data)
         tokenizer_name = section_tokenizer(InfillTTSConfig, config.model)
         splits = (data.split, data.media_split or "test")
         self.text = training_text(tokenizer_name, self.prepared, data.vocab, splits)
