@@ -11,7 +11,7 @@ default voice speaks. `flowvox voices --model DIR` lists them.
 
 examples:
   flowvox pack runs/voice-en7/model packed/ --vocoder runs/vocos/model \\
-      --voices-from data/prepared-en7/test.jsonl --default flite-rms
+      --voices-from data/prepared-en7/train.jsonl --default flite-rms --nfe 8 --cfg 0.7
   flowvox pack M packed/ --voice me=me.wav:"What I said." --voice other=other.wav
 """
 
@@ -38,6 +38,12 @@ def add_pack_parser(verbs: argparse._SubParsersAction, formatter_class: type) ->
     )  # fmt: skip
     pack.add_argument("--default", metavar="NAME", help="the voice that speaks by default")
     pack.add_argument("--no-half", action="store_true", help="keep float32 weights")
+    pack.add_argument("--nfe", type=int, metavar="N", help="the model's default ODE steps")
+    pack.add_argument("--cfg", type=float, metavar="W", help="the model's default CFG weight")
+    pack.add_argument("--sway", type=float, metavar="S", help="the model's default sway")
+    pack.add_argument(
+        "--solver", choices=("euler", "midpoint", "rk4"), help="the model's default ODE solver"
+    )
     pack.set_defaults(run=run_pack)
 
 
@@ -61,5 +67,10 @@ def run_pack(args: argparse.Namespace) -> None:
 
     voices = voices_from_manifest(args.voices_from) if args.voices_from else {}
     voices.update(parse_voice(spec) for spec in args.voice)
-    report = pack_model(args.model, args.out, args.vocoder, voices, args.default, not args.no_half)
+    from flowvox.infer.model_dir import SAMPLING_KEYS
+
+    sampling = {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
+    report = pack_model(
+        args.model, args.out, args.vocoder, voices, args.default, not args.no_half, sampling
+    )
     print(report.summary())

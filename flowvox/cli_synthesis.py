@@ -51,18 +51,19 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ref-text", metavar="TEXT", help="what --ref-audio says (default: transcribed)"
     )
-    parser.add_argument("--nfe", type=int, default=32, metavar="N", help="ODE steps (default: 32)")
+    own = "the model's sampling.json, else"
+    parser.add_argument("--nfe", type=int, metavar="N", help=f"ODE steps (default: {own} 32)")
     parser.add_argument(
-        "--cfg", type=float, default=2.0, metavar="W",
-        help="classifier-free guidance weight, 0 = off (default: 2.0)",
+        "--cfg", type=float, metavar="W",
+        help=f"classifier-free guidance weight, 0 = off (default: {own} 2.0)",
     )  # fmt: skip
     parser.add_argument(
-        "--sway", type=float, default=-1.0, metavar="S",
-        help="sway sampling coefficient of the time grid (default: -1.0)",
+        "--sway", type=float, metavar="S",
+        help=f"sway sampling coefficient of the time grid (default: {own} -1.0)",
     )  # fmt: skip
     parser.add_argument(
-        "--solver", choices=("euler", "midpoint", "rk4"), default="euler",
-        help="ODE solver (default: euler)",
+        "--solver", choices=("euler", "midpoint", "rk4"),
+        help=f"ODE solver (default: {own} euler)",
     )  # fmt: skip
     parser.add_argument(
         "--epss", action="store_true", help="empirically pruned step grid (good at NFE 5-16)"
@@ -166,6 +167,7 @@ def run_voices(args: argparse.Namespace) -> None:
         bundled_model_dir,
         default_reference,
         named_voices,
+        sampling_defaults,
     )
 
     folder = Path(args.model) if args.model else bundled_model_dir()
@@ -177,6 +179,9 @@ def run_voices(args: argparse.Namespace) -> None:
         raise FlowvoxError(f"--model {folder}: no such folder")
     voices, default = named_voices(folder)
     fallback = default_reference(folder)
+    sampling = sampling_defaults(folder)
+    if sampling:
+        print("sampling defaults: " + ", ".join(f"--{k} {v}" for k, v in sampling.items()))
     if not voices:
         own = f"its reference.wav ({fallback[0]})" if fallback else "none: pass --ref-audio"
         print(f"{folder}: no named voices; default prompt: {own}")
@@ -188,16 +193,19 @@ def run_voices(args: argparse.Namespace) -> None:
 
 
 def synthesis_options(args: argparse.Namespace):
-    """The ``SynthesisOptions`` the flags name (and ``--threads`` applied)."""
+    """The ``SynthesisOptions`` the flags name, the model's ``sampling.json`` filling the
+    sampling flags not given (and ``--threads`` applied)."""
+    from pathlib import Path
+
+    from flowvox.infer.model_dir import SAMPLING_KEYS, bundled_model_dir, sampling_defaults
     from flowvox.infer.options import SynthesisOptions
 
     set_threads(args)
-
+    folder = Path(args.model) if args.model else bundled_model_dir()
+    sampling = sampling_defaults(folder) if folder is not None and folder.is_dir() else {}
+    given = {key: getattr(args, key) for key in SAMPLING_KEYS if getattr(args, key) is not None}
     return SynthesisOptions(
-        nfe=args.nfe,
-        cfg=args.cfg,
-        sway=args.sway,
-        solver=args.solver,
+        **{**sampling, **given},
         epss=args.epss,
         speed=args.speed,
         duration=args.duration,

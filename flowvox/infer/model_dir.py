@@ -7,6 +7,8 @@ MODEL_DIR/reference.txt       its transcript (else it is transcribed)
 MODEL_DIR/voices.json         named voice prompts: {"default": NAME, "voices": {NAME:
                               {"audio": "voices/NAME.wav", "text": ..., "source": ...}}};
                               the default voice speaks when there is no reference.wav
+MODEL_DIR/sampling.json       the model's own sampling defaults, e.g. {"nfe": 8, "cfg": 0.7}
+                              (keys of SAMPLING_KEYS; a flag the user gives wins)
 
 The model bundled with flowvox is such a directory: ``flowvox/default_voice/`` in the
 package, or the folder the environment variable ``FLOWVOX_MODEL`` names.
@@ -17,11 +19,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from flowvox.errors import FlowvoxError
 
 DEFAULT_REFERENCE = ("reference.wav", "reference.txt")
 VOICES_FILE = "voices.json"
+SAMPLING_FILE = "sampling.json"
+SAMPLING_KEYS = ("nfe", "cfg", "sway", "solver")
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "default_voice"
 MODEL_ENV = "FLOWVOX_MODEL"
 
@@ -63,6 +68,27 @@ def named_voices(folder: Path) -> tuple[dict[str, Prompt], str | None]:
     if default is not None and default not in voices:
         raise FlowvoxError(f"{path}: default voice {default!r} is not among {sorted(voices)}")
     return voices, default
+
+
+def sampling_defaults(folder: Path) -> dict[str, Any]:
+    """The model directory's ``sampling.json`` ({} when it has none), checked: only
+    ``SAMPLING_KEYS``, values that ``SynthesisOptions`` accepts."""
+    from flowvox.infer.options import SynthesisOptions
+
+    path = Path(folder) / SAMPLING_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise FlowvoxError(f"{path}: not JSON ({err}); rewrite it with flowvox pack") from err
+    if not isinstance(data, dict) or set(data) - set(SAMPLING_KEYS):
+        raise FlowvoxError(f"{path}: give an object with keys among {', '.join(SAMPLING_KEYS)}")
+    try:
+        SynthesisOptions(**data)
+    except (FlowvoxError, TypeError) as err:
+        raise FlowvoxError(f"{path}: {err}") from err
+    return data
 
 
 def default_reference(folder: Path) -> Prompt | None:

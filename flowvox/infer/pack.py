@@ -5,6 +5,8 @@ OUT_DIR/config.json, vocab…  copied from the model folder
 OUT_DIR/vocoder/             the vocoder folder, weights halved the same way (optional)
 OUT_DIR/voices/NAME.wav      one prompt per voice: mono, the model's sample rate, 16-bit
 OUT_DIR/voices.json          {"default": NAME, "voices": {NAME: {"audio", "text", "source"}}}
+OUT_DIR/sampling.json        the model's sampling defaults (the source's, updated by
+                             ``sampling``), e.g. {"nfe": 8, "cfg": 0.7}
 
 The folder is written under a temporary name and renamed when complete, and it is loaded
 back through ``Synthesizer.from_pretrained`` before the rename, so a packed folder always
@@ -21,7 +23,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
-from flowvox.infer.model_dir import VOICES_FILE, Prompt
+from flowvox.infer.model_dir import SAMPLING_FILE, VOICES_FILE, Prompt, sampling_defaults
 from flowvox.utils.atomic import atomic_folder, check_new_folder
 
 WEIGHTS = "model.safetensors"
@@ -111,9 +113,11 @@ def pack_model(
     voices: dict[str, Prompt] | None = None,
     default: str | None = None,
     half: bool = True,
+    sampling: dict | None = None,
 ) -> PackReport:
     """Write the packed folder (see the module docstring); ``default`` None takes the first
-    voice. Refuses an existing non-empty ``out_dir``."""
+    voice; ``sampling`` sets sampling defaults (keys of ``SAMPLING_KEYS``). Refuses an
+    existing non-empty ``out_dir``."""
     src, out = Path(model_dir), Path(out_dir)
     voices = dict(voices or {})
     if not (src / WEIGHTS).is_file():
@@ -132,6 +136,9 @@ def pack_model(
             _copy_model_folder(Path(vocoder), tmp / "vocoder", half)
         if voices:
             _write_voices(tmp, voices, default, synth.sample_rate)
+        if sampling:
+            merged = {**sampling_defaults(src), **sampling}
+            (tmp / SAMPLING_FILE).write_text(json.dumps(merged, indent=1) + "\n")
         Synthesizer.from_pretrained(tmp)  # the packed folder loads, vocoder and voices too
     files = {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*") if p.is_file()}
     return PackReport(out, list(voices), default, files)

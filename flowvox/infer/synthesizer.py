@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from flowvox.infer.model_dir import (
     default_reference,
     named_vocoder,
     named_voices,
+    sampling_defaults,
 )
 from flowvox.infer.options import Speech, SynthesisOptions, resolve_options
 from flowvox.infer.reference import (
@@ -71,7 +73,9 @@ class Synthesizer:
     vocoder: log-mel (b, n, f) -> (b, s) for the model's mel (checked by ``from_pretrained``).
     transcriber: (wav, sample_rate) -> text for references without text (default: a
     pocketsphinx recogniser, built on first use). default_reference: (wav path, text or
-    None) used when ``ref_audio`` is None.
+    None) used when ``ref_audio`` is None. sampling: the model's own sampling defaults
+    (``sampling.json`` of its directory, e.g. {"nfe": 8, "cfg": 0.7}); ``default_options``
+    applies them.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Synthesizer:
         transcriber: Transcribe | None = None,
         default_reference: tuple[Path, str | None] | None = None,
         voices: dict[str, tuple[Path, str | None]] | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> None:
         from flowvox.vocoders.contract import check_vocoder_pairing
 
@@ -96,6 +101,7 @@ class Synthesizer:
             check_vocoder_pairing(self.mel_config, vocoder_mel, "the model", type(vocoder).__name__)
         self.default_reference = default_reference
         self.voices = dict(voices or {})  # name -> (prompt wav, its text or None)
+        self.sampling = dict(sampling or {})  # option name -> the model's default
         self._transcriber = transcriber
         self._mel = MelSpectrogram(self.mel_config)  # CPU: references are conditioned there
         self._references: dict[tuple, Reference] = {}
@@ -152,7 +158,12 @@ class Synthesizer:
         voc = resolve_vocoder(vocoder, loaded.config.mel, device, acoustic_name=f"model {folder}")
         default = default_reference(folder)
         voices, _ = named_voices(folder)
-        return cls(loaded.model, loaded.tokenizer, voc, transcriber, default, voices)
+        sampling = sampling_defaults(folder)
+        return cls(loaded.model, loaded.tokenizer, voc, transcriber, default, voices, sampling)
+
+    def default_options(self, **overrides: Any) -> SynthesisOptions:
+        """``SynthesisOptions`` with this model's sampling defaults, then ``overrides``."""
+        return SynthesisOptions(**{**self.sampling, **overrides})
 
     def voice_prompt(self, name: str) -> tuple[Path, str | None]:
         """(prompt wav, its text or None) of a named voice of the model directory, for

@@ -8,10 +8,16 @@ import soundfile as sf
 from safetensors import safe_open
 
 import flowvox.infer.model_dir as model_dir_module
-from flowvox.cli import main
+from flowvox.cli import build_parser, main
+from flowvox.cli_synthesis import synthesis_options
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
-from flowvox.infer.model_dir import bundled_model_dir, default_reference, named_voices
+from flowvox.infer.model_dir import (
+    bundled_model_dir,
+    default_reference,
+    named_voices,
+    sampling_defaults,
+)
 from flowvox.infer.pack import pack_model, voices_from_manifest
 from flowvox.vocoders import save_vocoder
 
@@ -152,3 +158,36 @@ def test_cli_pack(tmp_path, parts, capsys):
     assert named_voices(out)[0]["me"][1] == "What I said."
     assert main(["pack", str(parts["model"]), str(tmp_path / "q"), "--voice", "me"]) == 2
     assert "NAME=WAV" in capsys.readouterr().err and not (tmp_path / "q").exists()
+
+
+def test_sampling_defaults_fill_the_flags_not_given(tmp_path, parts, capsys):
+    out = tmp_path / "s"
+    assert main(["pack", str(parts["model"]), str(out), "--nfe", "3", "--cfg", "0.5"]) == 0
+    assert json.loads((out / "sampling.json").read_text()) == {"nfe": 3, "cfg": 0.5}
+    synth = Synthesizer.from_pretrained(out)
+    assert synth.sampling == {"nfe": 3, "cfg": 0.5}
+    options = synth.default_options(seed=1)
+    assert (options.nfe, options.cfg, options.sway, options.seed) == (3, 0.5, -1.0, 1)
+
+    parser = build_parser()
+
+    def flags(model, *extra):
+        return synthesis_options(
+            parser.parse_args(["speak", "x", "-o", "x.wav", "--model", model, *extra])
+        )
+
+    assert (flags(str(out)).nfe, flags(str(out)).cfg) == (3, 0.5)
+    assert (flags(str(out), "--nfe", "5").nfe, flags(str(out), "--cfg", "0").cfg) == (3 + 2, 0.0)
+    assert (flags(str(parts["model"])).nfe, flags(str(parts["model"])).cfg) == (32, 2.0)
+    assert main(["voices", "--model", str(out)]) == 0
+    assert "sampling defaults: --nfe 3, --cfg 0.5" in capsys.readouterr().out
+
+    (out / "sampling.json").write_text('{"nfe": 0}')
+    with pytest.raises(FlowvoxError, match="sampling.json.*nfe"):
+        sampling_defaults(out)
+    (out / "sampling.json").write_text('{"steps": 4}')
+    with pytest.raises(FlowvoxError, match="keys among nfe"):
+        sampling_defaults(out)
+    speech = tmp_path / "y.wav"
+    assert main(["speak", "Hi.", "-o", str(speech), "--model", str(out)]) == 2
+    assert "sampling.json" in capsys.readouterr().err and not speech.exists()
