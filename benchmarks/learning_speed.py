@@ -55,10 +55,16 @@ def family_of(run: Path) -> str:
     return config["task"]
 
 
-def judge_run(run: Path, cfg: float, manifest: Path, out: Path, nfe: int, gt: bool) -> list[dict]:
+def judge_run(
+    run: Path, cfg: float, manifest: Path, out: Path, nfe: int, gt: bool, every: int
+) -> list[dict]:
     """One row per checkpoint of ``run``: step, hours, WER, similarity (and ground truth)."""
     rows = []
-    for checkpoint in list_checkpoints(run / "checkpoints"):
+    checkpoints = list_checkpoints(run / "checkpoints")
+    for checkpoint in checkpoints:
+        step = int(checkpoint.name.split("-")[-1])
+        if step % every and checkpoint != checkpoints[-1]:
+            continue  # judged: every `every` steps, and the last
         state = json.loads((checkpoint / "state.json").read_text())
         model = out / "models" / run.name / checkpoint.name
         if not model.is_dir():
@@ -148,6 +154,7 @@ def main() -> None:
         help="a training run folder and the CFG weight its family samples with",
     )  # fmt: skip
     parser.add_argument("--nfe", type=int, default=16)
+    parser.add_argument("--every", type=int, default=1000, help="judge checkpoints of these steps")
     parser.add_argument("--group", default=None, help="judge only this manifest group")
     parser.add_argument("--publish", action="store_true", help="also write benchmarks/results")
     args = parser.parse_args()
@@ -155,7 +162,7 @@ def main() -> None:
     manifest = subset_manifest(args.manifest, args.group, args.out)
     rows = []
     for index, (run, cfg) in enumerate(runs):
-        rows += judge_run(run, cfg, manifest, args.out, args.nfe, gt=index == 0)
+        rows += judge_run(run, cfg, manifest, args.out, args.nfe, index == 0, args.every)
     write_report(rows, runs, args, args.out / "learning_speed.md")
     if args.publish:
         write_report(rows, runs, args, REPO / "benchmarks/results/learning_speed.md")

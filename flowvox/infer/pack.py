@@ -2,7 +2,8 @@
 
 OUT_DIR/model.safetensors    float tensors in float16 (``half``), loaded back into float32
 OUT_DIR/config.json, vocab…  copied from the model folder
-OUT_DIR/vocoder/             the vocoder folder, weights halved the same way (optional)
+OUT_DIR/vocoder/             the vocoder folder, weights halved the same way; for
+                             ``vocoder="griffin-lim"`` config.json names Griffin-Lim instead
 OUT_DIR/voices/NAME.wav      one prompt per voice: mono, the model's sample rate, 16-bit
 OUT_DIR/voices.json          {"default": NAME, "voices": {NAME: {"audio", "text", "source"}}}
 OUT_DIR/sampling.json        the model's sampling defaults (the source's, updated by
@@ -25,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import SAMPLING_FILE, VOICES_FILE, Prompt, sampling_defaults
 from flowvox.utils.atomic import atomic_folder, check_new_folder
+from flowvox.vocoders.contract import GRIFFIN_LIM_NAMES
 
 WEIGHTS = "model.safetensors"
 SKIPPED = {"vocoder", "voices", VOICES_FILE, "reference.wav", "reference.txt"}
@@ -67,6 +69,13 @@ def _copy_model_folder(src: Path, dst: Path, half: bool) -> None:
             halve_weights(item, dst / WEIGHTS, half)
         elif item.is_file():
             shutil.copy2(item, dst / item.name)
+
+
+def _name_vocoder(config_path: Path, name: str) -> None:
+    """Set config.json's top-level "vocoder" (read by ``model_dir.named_vocoder``)."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["vocoder"] = name
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def voices_from_manifest(manifest: str | Path) -> dict[str, Prompt]:
@@ -132,7 +141,9 @@ def pack_model(
     synth = Synthesizer.from_pretrained(src, vocoder or "griffin-lim")  # checks model + pairing
     with atomic_folder(out, "packing") as tmp:
         _copy_model_folder(src, tmp, half)
-        if vocoder is not None and str(vocoder).lower() not in ("griffin-lim", "griffinlim"):
+        if vocoder is not None and str(vocoder).lower() in GRIFFIN_LIM_NAMES:
+            _name_vocoder(tmp / "config.json", "griffin-lim")  # chosen: no warning on load
+        elif vocoder is not None:
             _copy_model_folder(Path(vocoder), tmp / "vocoder", half)
         if voices:
             _write_voices(tmp, voices, default, synth.sample_rate)

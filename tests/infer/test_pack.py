@@ -191,3 +191,15 @@ def test_sampling_defaults_fill_the_flags_not_given(tmp_path, parts, capsys):
     speech = tmp_path / "y.wav"
     assert main(["speak", "Hi.", "-o", str(speech), "--model", str(out)]) == 2
     assert "sampling.json" in capsys.readouterr().err and not speech.exists()
+
+
+def test_pack_with_griffin_lim_names_it_so_loading_does_not_warn(tmp_path, parts, caplog):
+    out = pack_model(parts["model"], tmp_path / "g", "griffin-lim").out_dir
+    assert json.loads((out / "config.json").read_text())["vocoder"] == "griffin-lim"
+    assert not (out / "vocoder").exists()
+    with caplog.at_level("WARNING", logger="flowvox.infer"):
+        Synthesizer.from_pretrained(out)
+    assert "Griffin-Lim" not in caplog.text
+    with caplog.at_level("WARNING", logger="flowvox.infer"):
+        Synthesizer.from_pretrained(parts["model"])  # names no vocoder: the warning
+    assert "Griffin-Lim" in caplog.text
