@@ -112,14 +112,17 @@ class SynthesisOptions:
         return dataclasses.replace(self, **changes)
 
 
-def resolve_options(options: SynthesisOptions | None, overrides: dict) -> SynthesisOptions:
-    """``options`` (default ``SynthesisOptions()``) with keyword ``overrides`` applied."""
+def resolve_options(
+    options: SynthesisOptions | None, overrides: dict, defaults: dict | None = None
+) -> SynthesisOptions:
+    """``options`` (default ``SynthesisOptions(**defaults)``: a model's sampling defaults)
+    with keyword ``overrides`` applied."""
     if options is not None and not isinstance(options, SynthesisOptions):
         raise FlowvoxError(
             f"options must be a SynthesisOptions, got {type(options).__name__}; "
             "pass single settings as keywords instead (nfe=16, cfg=2.0, ...)"
         )
-    base = options if options is not None else SynthesisOptions()
+    base = options if options is not None else SynthesisOptions(**(defaults or {}))
     return base.replace(**overrides) if overrides else base
 
 

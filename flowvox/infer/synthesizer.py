@@ -278,7 +278,7 @@ class Synthesizer:
         """Frames (reference + generated, all chunks) that ``speak`` would generate (for an
         aligned model, which predicts its durations, the F5 rule's estimate of them; for
         FastPitch, the estimate at a nominal speaking rate)."""
-        opts = resolve_options(options, {})
+        opts = resolve_options(options, {}, self.sampling)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         return sum(job.total_frames for job in self._jobs(text, ref, opts, 0))
 
@@ -297,7 +297,7 @@ class Synthesizer:
         All chunks of a long text are generated as one batch. ``option_overrides`` are
         ``SynthesisOptions`` fields (nfe=16, cfg=2.0, seed=0, duration=3.5, ...).
         """
-        opts = resolve_options(options, option_overrides)
+        opts = resolve_options(options, option_overrides, self.sampling)
         return self.speak_batch([text], ref_audio, ref_text, opts)[0]
 
     def speak_batch(
@@ -313,7 +313,7 @@ class Synthesizer:
 
         ``seeds``: one noise seed per text (overrides ``options.seed``), so that a bulk run
         gives every line its own noise yet repeats it exactly."""
-        opts = resolve_options(options, {})
+        opts = resolve_options(options, {}, self.sampling)
         if isinstance(texts, str) or not texts:
             raise FlowvoxError("speak_batch takes a non-empty list of texts (use speak for one)")
         if seeds is not None and len(seeds) != len(texts):
@@ -348,7 +348,7 @@ class Synthesizer:
         ``speak`` returns for the same seed (to float tolerance). With ``duration`` the
         chunk texts (not audio) are listed first to share the time out.
         """
-        opts = resolve_options(options, option_overrides)
+        opts = resolve_options(options, option_overrides, self.sampling)
         self._check(opts)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         chunks: Iterable[str] = self._chunks(text, ref, opts)  # a string is checked here

@@ -168,6 +168,10 @@ def test_sampling_defaults_fill_the_flags_not_given(tmp_path, parts, capsys):
     assert synth.sampling == {"nfe": 3, "cfg": 0.5}
     options = synth.default_options(seed=1)
     assert (options.nfe, options.cfg, options.sway, options.seed) == (3, 0.5, -1.0, 1)
+    ref = (parts["clips"]["anna"], "anna speaks.")
+    implicit = synth.speak("Hi there.", *ref, seed=1)  # no options: the model's defaults
+    assert np.array_equal(implicit.wav, synth.speak("Hi there.", *ref, options=options).wav)
+    assert not np.array_equal(implicit.wav, synth.speak("Hi there.", *ref, nfe=2, seed=1).wav)
 
     parser = build_parser()
 
