@@ -1,5 +1,5 @@
 # flowvox set-up, demo and tests on a fresh Debian machine.
-#   make demo   installs everything and runs the main job
+#   make demo   installs everything and speaks with the bundled default voice
 #   make test   installs everything and runs lint + the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +7,6 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k \
 	espeak-ng sox wordnet-base fortunes-es pocketsphinx-testdata libsndfile1
-DEMO_DIR ?= demo-corpus
 # Installed without their declared dependencies: resemblyzer (the speaker judge; its own
 # metadata pulls the `typing` backport) and the released vocos package, the equivalence
 # oracle of tests/vocoders (it declares torchaudio, which has no build for torch 2.13).
@@ -37,13 +36,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps $(NO_DEPS_PACKAGES)
 	touch $@
 
+# The main job with the bundled default voice (flowvox/default_voice/): no flags, no downloads.
 demo: install
-	$(BIN)/flowvox corpus build $(DEMO_DIR) --utterances 60
-	$(BIN)/flowvox prepare $(DEMO_DIR) $(DEMO_DIR)/prepared
-	@echo "demo corpus: $(abspath $(DEMO_DIR)) (manifest.jsonl, CORPUS.md, prepared/)"
-	@echo "no bundled default voice yet; train a tiny one and speak with it (README: Train a model):"
-	@echo "  $(BIN)/flowvox train configs/infill-tiny.yaml --set data.prepared=$(DEMO_DIR)/prepared"
-	@echo "  $(BIN)/flowvox speak \"Hello there.\" -o hello.wav --model runs/infill-tiny/model --ref-audio WAV"
+	$(BIN)/flowvox speak "Hello! This is flowvox, speaking with its bundled default voice." -o demo.wav
+	$(BIN)/flowvox speak "And this is another of its seven voices." -o demo-slt.wav --voice flite-slt
+	@echo "wrote demo.wav and demo-slt.wav; all voices: $(BIN)/flowvox voices"
 
 lint: install
 	$(BIN)/ruff check flowvox tests benchmarks
@@ -61,4 +58,4 @@ test-f5:
 		tests/models/test_f5_release_equivalence.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo.wav demo-slt.wav .pytest_cache .ruff_cache

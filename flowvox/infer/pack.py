@@ -150,6 +150,8 @@ def pack_model(
         if sampling:
             merged = {**sampling_defaults(src), **sampling}
             (tmp / SAMPLING_FILE).write_text(json.dumps(merged, indent=1) + "\n")
+        for path in tmp.rglob("*"):  # readable by every user of an installed package
+            path.chmod(0o755 if path.is_dir() else 0o644)
         Synthesizer.from_pretrained(tmp)  # the packed folder loads, vocoder and voices too
     files = {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*") if p.is_file()}
     return PackReport(out, list(voices), default, files)

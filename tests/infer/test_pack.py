@@ -62,6 +62,7 @@ def test_pack_halves_weights_and_writes_voices(packed, parts):
     assert packed.total_bytes == sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     assert "default: bert" in packed.summary()
     assert not any(p.name.startswith(".") for p in parts["root"].iterdir())  # no temp left
+    assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {0o644}
 
 
 def test_packed_model_speaks_like_the_original_and_by_name(packed, parts):
