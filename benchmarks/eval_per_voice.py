@@ -6,36 +6,47 @@ Per (system, speaker of the manifest line): pooled WER (errors / reference words
 resemblyzer similarity to the reference clip, printed as "WER% SIM" per system column.
 """
 
-import collections
+import argparse
 import json
-import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def per_voice(results: dict) -> dict[tuple[str, str], tuple[float, float | None]]:
+    """(system, speaker) -> (pooled WER, mean similarity to the reference or None)."""
+    manifest = Path(results["config"]["manifest"]).read_text().splitlines()
+    speaker = {row["id"]: row["speaker"] for row in map(json.loads, filter(None, manifest))}
+    errors, words, sims = defaultdict(int), defaultdict(int), defaultdict(list)
+    for u in results["utterances"]:
+        if u["wer"] is None:
+            continue
+        key = (u["system"], speaker[u["id"]])
+        errors[key] += u["substitutions"] + u["deletions"] + u["insertions"]
+        words[key] += u["reference_words"]
+        if u["sim_to_ref"] is not None:
+            sims[key].append(u["sim_to_ref"])
+    return {
+        key: (
+            errors[key] / max(1, words[key]),
+            sum(sims[key]) / len(sims[key]) if sims[key] else None,
+        )
+        for key in words
+    }
 
 
 def main() -> None:
-    d = json.load(open(sys.argv[1]))
-    man = {json.loads(l)["id"]: json.loads(l) for l in open(d["config"]["manifest"]) if l.strip()}
-    agg = collections.defaultdict(lambda: [0, 0, 0.0, 0])
-    for u in d["utterances"]:
-        if u["wer"] is None:
-            continue
-        spk = man[u["id"]]["speaker"]
-        a = agg[(u["system"], spk)]
-        a[0] += u["substitutions"] + u["deletions"] + u["insertions"]
-        a[1] += u["reference_words"]
-        if u["sim_to_ref"] is not None:
-            a[2] += u["sim_to_ref"]
-            a[3] += 1
-    systems = sorted({k[0] for k in agg}, key=lambda s: (s != "ground truth", s))
-    spks = sorted({k[1] for k in agg})
-    print("voice".ljust(28) + "".join(s.rjust(16) for s in systems))
-    for spk in spks:
-        row = spk.ljust(28)
-        for s in systems:
-            a = agg.get((s, spk))
-            row += (
-                f"{100 * a[0] / max(a[1], 1):5.1f}% {a[2] / max(a[3], 1):.3f}" if a else "-"
-            ).rjust(16)
-        print(row)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results.json of `flowvox eval run`")
+    table = per_voice(json.loads(parser.parse_args().results.read_text()))
+    systems = sorted({s for s, _ in table}, key=lambda s: (s != "ground truth", s))
+    print("voice".ljust(32) + "".join(s.rjust(16) for s in systems))
+    for voice in sorted({v for _, v in table}):
+        cells = []
+        for system in systems:
+            wer, sim = table.get((system, voice), (None, None))
+            cell = "-" if wer is None else f"{100 * wer:5.1f}% " + (f"{sim:.3f}" if sim else "-")
+            cells.append(cell.rjust(16))
+        print(voice.ljust(32) + "".join(cells))
 
 
 if __name__ == "__main__":
