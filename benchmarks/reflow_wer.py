@@ -127,7 +127,7 @@ def main() -> None:
         gt = first.get(GROUND_TRUTH)
         header = " | ".join(f"WER {n} | SIM {n}" for n, _ in systems)
         lines += [
-            f"## {group} ({gt['utterances'] if gt else '?'} utterances)",
+            f"## {group} ({max(s['utterances'] for s in first.values())} utterances)",
             "",
             f"| NFE | {header} |",
             "|---|" + "---|---|" * len(systems),
