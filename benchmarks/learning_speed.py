@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -105,7 +106,7 @@ def params_of(run: Path) -> float:
     from safetensors import safe_open
 
     with safe_open(run / "model" / "model.safetensors", "pt") as f:
-        return sum(f.get_slice(k).get_shape().numel() for k in f.keys()) / 1e6
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()) / 1e6
 
 
 def write_report(rows: list[dict], runs: list[tuple[Path, float]], args, path: Path) -> None:
