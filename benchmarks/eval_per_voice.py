@@ -11,11 +11,12 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from flowvox.eval.items import read_eval_items
+
 
 def per_voice(results: dict) -> dict[tuple[str, str], tuple[float, float | None]]:
     """(system, speaker) -> (pooled WER, mean similarity to the reference or None)."""
-    manifest = Path(results["config"]["manifest"]).read_text().splitlines()
-    speaker = {row["id"]: row["speaker"] for row in map(json.loads, filter(None, manifest))}
+    speaker = {item.id: item.speaker for item in read_eval_items(results["config"]["manifest"])}
     errors, words, sims = defaultdict(int), defaultdict(int), defaultdict(list)
     for u in results["utterances"]:
         if u["wer"] is None:

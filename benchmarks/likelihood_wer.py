@@ -27,11 +27,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from flowvox.bench.report import hardware_lines
+from flowvox.eval.items import read_eval_items
 from flowvox.eval.likelihood import score_utterances
-
-
-def read_jsonl(path: str) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def pooled_wer(rows: list[dict]) -> float:
@@ -90,7 +87,8 @@ def main() -> None:
             lines.append(f"| {name} | {len(part)} | {rho:.3f} | {p:.3g} |")
     # voices differ in both likelihood and recognisability; centring both per voice asks
     # whether, within one voice, the less likely utterances are the misheard ones
-    speaker = {e["id"]: e.get("speaker") or "" for e in read_jsonl(results["config"]["manifest"])}
+    items = read_eval_items(results["config"]["manifest"])
+    speaker = {item.id: item.speaker or "" for item in items}
     by_voice: dict[str, list[dict]] = {}
     for r in rows:
         by_voice.setdefault(speaker.get(r["id"], ""), []).append(r)

@@ -27,11 +27,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from flowvox.data.manifest import read_manifest  # noqa: E402
+from flowvox.eval.items import read_eval_items  # noqa: E402
 from flowvox.eval.speaker import SpeakerEncoder, similarity_matrix  # noqa: E402
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def voice_centroids(
@@ -39,10 +37,10 @@ def voice_centroids(
 ) -> tuple[list[str], np.ndarray]:
     """Training voices and their mean embeddings (v, d), from ``per_voice`` utterances each."""
     chosen: dict[str, list[str]] = {}
-    for entry in read_jsonl(prepared / "train.jsonl"):
-        files = chosen.setdefault(entry["speaker"], [])
+    for entry in read_manifest(prepared / "train.jsonl"):
+        files = chosen.setdefault(entry.speaker, [])
         if len(files) < per_voice:
-            files.append(entry["audio"])
+            files.append(entry.audio)
     names = sorted(chosen)
     return names, np.stack([encoder.embed_files(chosen[n]).mean(0) for n in names])
 
@@ -58,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = json.loads((args.eval_dir / "results.json").read_text())
-    manifest = {e["id"]: e for e in read_jsonl(Path(results["config"]["manifest"]))}
+    manifest = {item.id: item for item in read_eval_items(results["config"]["manifest"])}
     rows = [
         u
         for u in results["utterances"]
@@ -68,7 +66,7 @@ def main() -> None:
         raise SystemExit(f"{args.eval_dir}: no nfe-{args.nfe} utterance of group {args.group}")
     encoder = SpeakerEncoder()
     voices, centroids = voice_centroids(encoder, args.prepared, args.per_voice)
-    refs = encoder.embed_files([manifest[u["id"]]["ref_audio"] for u in rows])  # (m, d)
+    refs = encoder.embed_files([manifest[u["id"]].ref_audio for u in rows])  # (m, d)
     generated = encoder.embed_files([u["audio"] for u in rows])  # (m, d)
     ref_to_voice = similarity_matrix(refs, centroids)  # (m, v)
     gen_to_voice = similarity_matrix(generated, centroids)  # (m, v)
