@@ -4,7 +4,7 @@ User mistakes (``FlowvoxError``) print one line to stderr and exit with status 2
 verb whose items partly failed exits with 1; Ctrl-C exits with 130. The library imports sit
 inside each verb so that ``--help`` stays fast. `speak` and `generate` live in
 ``flowvox.cli_synthesis``, `score` and `reflow` in ``flowvox.cli_flow``, `eval` in
-``flowvox.cli_eval``.
+``flowvox.cli_eval``, `vocode` in ``flowvox.cli_vocode``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from flowvox.cli_eval import add_eval_parser
 from flowvox.cli_flow import add_reflow_parser, add_score_parser
 from flowvox.cli_pack import add_pack_parser
 from flowvox.cli_synthesis import add_generate_parser, add_speak_parser, add_voices_parser
+from flowvox.cli_vocode import add_vocode_parser
 from flowvox.errors import FlowvoxError
 
 
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(verbs, HelpFormatter)
     add_pack_parser(verbs, HelpFormatter)
     add_convert_parser(verbs, HelpFormatter)
+    add_vocode_parser(verbs, HelpFormatter)
     add_eval_parser(verbs, HelpFormatter)
     return parser
 

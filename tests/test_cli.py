@@ -9,7 +9,7 @@ from flowvox.cli import build_parser, main
 
 VERBS = [
     ["corpus"], ["corpus", "build"], ["corpus", "voices"], ["prepare"],
-    ["speak"], ["generate"], ["train"], ["export"],
+    ["speak"], ["generate"], ["train"], ["export"], ["vocode"],
 ]  # fmt: skip
 
 
