@@ -14,7 +14,7 @@ NO_DEPS_PACKAGES := resemblyzer==0.1.4 vocos==0.1.0 encodec==0.1.1
 
 PEERS_VENV ?= benchmarks/.peers-venv
 
-.PHONY: install system-packages demo test test-f5 lint clean
+.PHONY: install system-packages demo default-voice test test-f5 lint clean
 
 install: system-packages $(VENV)/.installed
 
@@ -41,6 +41,11 @@ demo: install
 	$(BIN)/flowvox speak "Hello! This is flowvox, speaking with its bundled default voice." -o demo.wav
 	$(BIN)/flowvox speak "And this is another of its seven voices." -o demo-slt.wav --voice flite-slt
 	@echo "wrote demo.wav and demo-slt.wav; all voices: $(BIN)/flowvox voices"
+
+# Rebuild the bundled voice from nothing (corpus, acoustic model, vocoder, pack, eval); hours
+# on a CPU, resumable: run it again to continue. Settings: scripts/build_default_voice.sh.
+default-voice: install
+	FLOWVOX=$(BIN)/flowvox scripts/build_default_voice.sh
 
 lint: install
 	$(BIN)/ruff check flowvox tests benchmarks

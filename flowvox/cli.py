@@ -75,6 +75,7 @@ examples:
   flowvox train configs/infill-tiny.yaml --set train.lr=5e-4 train.max_steps=4000
   flowvox train configs/infill-tiny.yaml --resume            # continue the newest checkpoint
   flowvox train run.yaml --resume --set train.time_limit_minutes=25   # a 25-minute slice
+  flowvox train run.yaml --resume --stop-at-step 8000   # stop there, schedule unchanged
   accelerate launch --num_processes 4 -m flowvox train run.yaml   # DDP on 4 GPUs
   torchrun --nproc_per_node 2 -m flowvox train run.yaml
 """
@@ -108,6 +109,11 @@ def add_train_parser(verbs: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in out_dir"
     )
+    train.add_argument(
+        "--stop-at-step", type=int, metavar="N",
+        help="stop at step N (checkpoint + export) with the lr schedule still that of "
+        "train.max_steps; --resume continues later",
+    )  # fmt: skip
     train.set_defaults(run=run_train)
 
 
@@ -230,7 +236,9 @@ def run_prepare(args: argparse.Namespace) -> None:
 def run_train(args: argparse.Namespace) -> None:
     from flowvox.train import train_from_config
 
-    result = train_from_config(args.config, args.overrides, resume=args.resume)
+    result = train_from_config(
+        args.config, args.overrides, resume=args.resume, stop_at_step=args.stop_at_step
+    )
     if os.environ.get("RANK", "0") == "0":  # one summary under torchrun / accelerate launch
         skipped = sum(result.skipped.values())
         print(

@@ -64,10 +64,14 @@ def add_eval_parser(verbs: argparse._SubParsersAction, formatter_class: type) ->
     source.add_argument("--audio-dir", metavar="DIR", help="generated audio, <id>.wav per line")
     run.add_argument("--vocoder", metavar="DIR", help="vocoder folder (default: the model's)")
     run.add_argument(
-        "--nfe", type=int, nargs="+", default=[32], metavar="N",
-        help="ODE steps; several values are each synthesised and judged (default: 32)",
+        "--nfe", type=int, nargs="+", metavar="N",
+        help="ODE steps; several values are each synthesised and judged (default: the "
+        "model's, from flowvox pack --nfe, else 32)",
     )  # fmt: skip
-    run.add_argument("--cfg", type=float, default=2.0, help="guidance weight (default: 2.0)")
+    run.add_argument(
+        "--cfg", type=float,
+        help="guidance weight (default: the model's, from flowvox pack --cfg, else 2.0)",
+    )  # fmt: skip
     run.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     run.add_argument(
         "--batch-frames", type=int, default=None, metavar="N",
@@ -132,8 +136,10 @@ def run_eval_cli(args: argparse.Namespace) -> None:
 
     if args.workers < 0:
         raise FlowvoxError(f"--workers {args.workers}: give 0 or more")
-    if args.audio_dir is not None and (args.vocoder or args.nfe != [32]):
-        raise FlowvoxError("--vocoder and --nfe need --model; --audio-dir is judged as it is")
+    if args.audio_dir is not None and (args.vocoder or args.nfe or args.cfg is not None):
+        raise FlowvoxError(
+            "--vocoder, --nfe and --cfg need --model; --audio-dir is judged as it is"
+        )
     config = EvalConfig(
         manifest=args.manifest,
         out_dir=args.out_dir,

@@ -71,7 +71,7 @@ def test_run_judges_an_audio_folder_and_the_ground_truth(data, tmp_path, capsys)
         (["--audio-dir", "{data}/gt", "--asr", "whisper:/no/model"], ["no such file or folder"]),
         (["--audio-dir", "{data}/gt", "--asr", "nemo"], ["use pocketsphinx"]),
         (["--audio-dir", "{data}"], ["no audio for 2 of 2 ids (u0, u1)"]),
-        (["--audio-dir", "{data}/gen", "--nfe", "8"], ["--nfe need --model"]),
+        (["--audio-dir", "{data}/gen", "--nfe", "8"], ["--nfe and --cfg need --model"]),
         (["--audio-dir", "{data}/gen", "--mcd-coefficients", "0"], ["--mcd-coefficients 0"]),
         (["--audio-dir", "{data}/gen", "--workers", "-1"], ["--workers -1"]),
         (["--model", "{data}/nowhere", "--nfe", "0"], ["--nfe [0]"]),
@@ -141,6 +141,25 @@ def test_run_synthesises_at_each_nfe_with_a_tiny_model(data, tmp_path, capsys, m
     assert (out / "plots" / "wer_vs_nfe.png").is_file() and (
         out / "plots" / "rtf_vs_nfe.png"
     ).is_file()
+
+
+@pytest.mark.slow
+def test_run_takes_nfe_and_cfg_from_the_models_sampling_file(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("flowvox.eval.asr.make_transcriber", lambda *a, **k: FixedTranscript())
+    model = tiny_model_dir(tmp_path / "model")
+    (model / "sampling.json").write_text(json.dumps({"nfe": 3, "cfg": 0.5}))
+    out = tmp_path / "out"
+    argv = ["eval", "run", str(data / "test.jsonl"), str(out), "--model", str(model),
+            "--vocoder", str(tiny_vocos_dir(tmp_path / "vocos")), "--workers", "0",
+            "--no-speaker", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert (out / "audio" / "nfe-3" / "wavs" / "u0.wav").is_file()
+    assert json.loads((out / "audio" / "settings.json").read_text())["cfg"] == 0.5
+    record = json.loads((out / "results.json").read_text())
+    assert record["config"]["nfe"] == [3] and record["config"]["cfg"] == 0.5
+    argv[argv.index("--workers"):argv.index("--workers")] = ["--nfe", "2", "--cfg", "0.5"]
+    assert main(argv) == 0  # given flags win; the same cfg reuses the folder
+    assert (out / "audio" / "nfe-2" / "wavs" / "u0.wav").is_file()
 
 
 def test_rerun_with_other_settings_is_refused(data, tmp_path, capsys):

@@ -56,6 +56,19 @@ def test_train_then_resume_continues_from_the_checkpoint(tmp_path, capsys):
     assert state["step"] == 5
 
 
+def test_stop_at_step_stops_early_with_the_full_schedule(tmp_path, capsys):
+    run_file = write_run_file(tmp_path)
+    assert main(["train", str(run_file), "--stop-at-step", "2"]) == 0
+    assert "trained to step 2" in capsys.readouterr().out
+    assert (tmp_path / "run/model/model.safetensors").is_file()
+    config = json.loads((tmp_path / "run/model/config.json").read_text())
+    assert config["train"]["max_steps"] == 4  # the schedule is still 4 steps long
+    assert main(["train", str(run_file), "--resume"]) == 0
+    assert "trained to step 4" in capsys.readouterr().out
+    assert main(["train", str(run_file), "--resume", "--stop-at-step", "0"]) == 2
+    assert "--stop-at-step 0" in capsys.readouterr().err
+
+
 def test_train_errors_are_one_line(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert main(["train", str(write_run_file(tmp_path)), "--set", "train.max_steps=0"]) == 2

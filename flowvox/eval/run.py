@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from flowvox.errors import FlowvoxError
@@ -31,10 +31,10 @@ class EvalConfig:
     out_dir: str
     model: str | None = None
     vocoder: str | None = None
-    nfe: list[int] = field(default_factory=lambda: [32])
+    nfe: list[int] | None = None  # None: the model's sampling.json, else 32 (SynthesisOptions)
     audio_dir: str | None = None
     name: str | None = None  # system name for --audio-dir (default: the folder's name)
-    cfg: float = 2.0
+    cfg: float | None = None  # None: the model's sampling.json, else 2.0 (SynthesisOptions)
     seed: int = 0
     batch_frames: int | None = None
     judges: JudgeConfig = field(default_factory=JudgeConfig)
@@ -85,8 +85,10 @@ def run_eval(config: EvalConfig) -> EvalReport:
         systems = {config.name or named.name: find_generated(items, folder)}
         if GROUND_TRUTH in systems:
             raise FlowvoxError(f"--name {GROUND_TRUTH!r} is reserved; choose another name")
-    elif not config.nfe or min(config.nfe) < 1:
-        raise FlowvoxError(f"--nfe {config.nfe}: give one or more positive step counts")
+    else:
+        config = with_model_sampling(config)
+        if not config.nfe or min(config.nfe) < 1:
+            raise FlowvoxError(f"--nfe {config.nfe}: give one or more positive step counts")
     judges = Judges(config.judges)  # loads the recogniser: a bad --asr fails here
     nfe_of: dict[str, int] = {}
     rtf: dict[str, float | None] = {}
@@ -121,6 +123,24 @@ def run_eval(config: EvalConfig) -> EvalReport:
     return EvalReport(summaries, scores, files, judge_seconds, synthesis_seconds)
 
 
+def with_model_sampling(config: EvalConfig) -> EvalConfig:
+    """``config`` with the NFE and CFG not given taken from the model folder's sampling.json
+    (``flowvox pack --nfe/--cfg``), else ``SynthesisOptions``' defaults: a model is judged
+    as it speaks. Its sway and solver reach the synthesis through ``default_options``."""
+    from flowvox.infer.model_dir import sampling_defaults
+    from flowvox.infer.options import SynthesisOptions
+
+    defaults = {"nfe": SynthesisOptions().nfe, "cfg": SynthesisOptions().cfg}
+    defaults.update(
+        (k, v) for k, v in sampling_defaults(Path(config.model)).items() if k in defaults
+    )
+    return replace(
+        config,
+        nfe=config.nfe if config.nfe is not None else [defaults["nfe"]],
+        cfg=config.cfg if config.cfg is not None else defaults["cfg"],
+    )
+
+
 def _check_audio_settings(folder: Path, config: EvalConfig, write: bool = False) -> None:
     """``OUT/audio/settings.json`` names the model and options its audio was made with; a
     rerun (which reuses finished audio) with other settings is refused."""
@@ -153,10 +173,9 @@ def _synthesize(
     synth, config: EvalConfig, items: list[EvalItem], nfe: int, folder: Path
 ) -> tuple[dict[str, Path], float, float | None]:
     """Speak the manifest at ``nfe`` into ``folder``: (id -> wav, wall seconds, RTF)."""
-    from flowvox.infer import SynthesisOptions
     from flowvox.infer.bulk import generate_bulk
 
-    options = SynthesisOptions(nfe=nfe, cfg=config.cfg, seed=config.seed)
+    options = synth.default_options(nfe=nfe, cfg=config.cfg, seed=config.seed)
     folder.parent.mkdir(parents=True, exist_ok=True)
     report = generate_bulk(
         synth, config.manifest, folder, options, config.batch_frames, config.progress

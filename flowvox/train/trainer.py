@@ -65,10 +65,16 @@ class TrainResult:
 
 
 def train_from_config(
-    path: str | os.PathLike, overrides: Sequence[str] = (), resume: bool = False
+    path: str | os.PathLike,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    stop_at_step: int | None = None,
 ) -> TrainResult:
-    """``flowvox train CONFIG.yaml [--set k=v ...] [--resume]``."""
-    return Trainer(load_run_config(path, list(overrides)), resume=resume).fit()
+    """``flowvox train CONFIG.yaml [--set k=v ...] [--resume] [--stop-at-step N]``."""
+    if stop_at_step is not None and stop_at_step < 1:
+        raise FlowvoxError(f"--stop-at-step {stop_at_step}: must be 1 or more")
+    run = load_run_config(path, list(overrides))
+    return Trainer(run, resume=resume).fit(stop_at_step)
 
 
 class Trainer:
@@ -151,7 +157,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- training loop
     def fit(self, stop_at_step: int | None = None) -> TrainResult:
-        """Train to ``train.max_steps`` (or stop early at ``stop_at_step``), then export."""
+        """Train to ``train.max_steps`` (or stop early at ``stop_at_step``, the lr schedule
+        unchanged), then checkpoint and export."""
         cfg = self.cfg
         stop = cfg.max_steps if stop_at_step is None else min(stop_at_step, cfg.max_steps)
         log_dir = self.out_dir / "tensorboard" if self.main and cfg.tensorboard else None
