@@ -157,8 +157,8 @@ def test_run_takes_nfe_and_cfg_from_the_models_sampling_file(data, tmp_path, cap
     assert json.loads((out / "audio" / "settings.json").read_text())["cfg"] == 0.5
     record = json.loads((out / "results.json").read_text())
     assert record["config"]["nfe"] == [3] and record["config"]["cfg"] == 0.5
-    argv[argv.index("--workers"):argv.index("--workers")] = ["--nfe", "2", "--cfg", "0.5"]
-    assert main(argv) == 0  # given flags win; the same cfg reuses the folder
+    # given flags win over sampling.json; the same cfg reuses the folder
+    assert main([*argv, "--nfe", "2", "--cfg", "0.5"]) == 0
     assert (out / "audio" / "nfe-2" / "wavs" / "u0.wav").is_file()
 
 
