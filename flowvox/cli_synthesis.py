@@ -192,20 +192,16 @@ def run_voices(args: argparse.Namespace) -> None:
     print(f"(* speaks when no --voice or --ref-audio is given; model: {folder})")
 
 
-def synthesis_options(args: argparse.Namespace):
-    """The ``SynthesisOptions`` the flags name, the model's ``sampling.json`` filling the
-    sampling flags not given (and ``--threads`` applied)."""
-    from pathlib import Path
-
-    from flowvox.infer.model_dir import SAMPLING_KEYS, bundled_model_dir, sampling_defaults
+def synthesis_overrides(args: argparse.Namespace) -> dict:
+    """The ``SynthesisOptions`` fields the flags give (``--threads`` applied); the model's
+    ``sampling.json`` fills the sampling flags left out (``Synthesizer.default_options``).
+    Values are checked here, before a model loads."""
+    from flowvox.infer.model_dir import SAMPLING_KEYS
     from flowvox.infer.options import SynthesisOptions
 
     set_threads(args)
-    folder = Path(args.model) if args.model else bundled_model_dir()
-    sampling = sampling_defaults(folder) if folder is not None and folder.is_dir() else {}
-    given = {key: getattr(args, key) for key in SAMPLING_KEYS if getattr(args, key) is not None}
-    return SynthesisOptions(
-        **{**sampling, **given},
+    overrides = {key: getattr(args, key) for key in SAMPLING_KEYS if getattr(args, key) is not None}
+    overrides.update(
         epss=args.epss,
         speed=args.speed,
         duration=args.duration,
@@ -213,6 +209,8 @@ def synthesis_options(args: argparse.Namespace):
         pitch_shift=args.pitch_shift,
         precision=args.precision,
     )
+    SynthesisOptions(**overrides)  # a bad value fails now, in one line
+    return overrides
 
 
 def run_speak(args: argparse.Namespace) -> None:
@@ -232,7 +230,7 @@ def run_speak(args: argparse.Namespace) -> None:
         device=args.device,
         ref_audio=args.ref_audio,
         ref_text=args.ref_text,
-        options=synthesis_options(args),
+        options=synthesis_overrides(args),
         stream=args.stream,
         voice=args.voice,
     )
@@ -251,7 +249,7 @@ def run_generate(args: argparse.Namespace) -> int:
         device=args.device,
         ref_audio=args.ref_audio,
         ref_text=args.ref_text,
-        options=synthesis_options(args),
+        options=synthesis_overrides(args),
         batch_frames=args.batch_frames,
         progress=not args.no_progress,
         voice=args.voice,

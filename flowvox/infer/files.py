@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,9 @@ def speak_to_file(
 ) -> SpokenFile:
     """``flowvox speak``: synthesize ``text`` into ``out_path`` (.wav, .flac or .ogg).
 
+    ``options``: ``SynthesisOptions``, or a dict of fields over the model's sampling
+    defaults (``Synthesizer.default_options``), or None for those defaults.
+
     With ``stream`` the audio is written chunk by chunk as ``Synthesizer.stream`` yields it
     (into a temporary file that is renamed when the last chunk is in).
     """
@@ -97,6 +101,7 @@ def speak_to_file(
     from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
+    options = model_options(synth, options)
     if voice is not None:
         ref_audio, ref_text = synth.voice_prompt(voice)
     start = time.perf_counter()
@@ -110,6 +115,11 @@ def speak_to_file(
         samples = len(wav)
     elapsed = time.perf_counter() - start
     return SpokenFile(out, sample_rate, samples / sample_rate, elapsed)
+
+
+def model_options(synth: Any, options: Any) -> Any:
+    """``options`` as ``SynthesisOptions``: a dict of fields goes over ``synth``'s defaults."""
+    return synth.default_options(**options) if isinstance(options, Mapping) else options
 
 
 def _stream_to(
@@ -153,7 +163,8 @@ def generate_to_folder(
 ) -> BulkReport:
     """``flowvox generate``: check source and OUT_DIR, load the model, run ``generate_bulk``.
 
-    ``ref_audio``/``ref_text`` are the reference for every item that names none.
+    ``ref_audio``/``ref_text`` are the reference for every item that names none;
+    ``options`` as in ``speak_to_file``.
     """
     read_bulk_source(source)  # a bad source fails before the model loads
     out = Path(out_dir)
@@ -167,6 +178,7 @@ def generate_to_folder(
     from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
+    options = model_options(synth, options)
     if voice is not None:
         ref_audio, ref_text = synth.voice_prompt(voice)
     return generate_bulk(

@@ -9,9 +9,10 @@ from safetensors import safe_open
 
 import flowvox.infer.model_dir as model_dir_module
 from flowvox.cli import build_parser, main
-from flowvox.cli_synthesis import synthesis_options
+from flowvox.cli_synthesis import synthesis_overrides
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
+from flowvox.infer.files import model_options
 from flowvox.infer.model_dir import (
     bundled_model_dir,
     default_reference,
@@ -176,10 +177,9 @@ def test_sampling_defaults_fill_the_flags_not_given(tmp_path, parts, capsys):
 
     parser = build_parser()
 
-    def flags(model, *extra):
-        return synthesis_options(
-            parser.parse_args(["speak", "x", "-o", "x.wav", "--model", model, *extra])
-        )
+    def flags(model, *extra):  # what speak_to_file makes of the CLI flags
+        args = parser.parse_args(["speak", "x", "-o", "x.wav", "--model", model, *extra])
+        return model_options(Synthesizer.from_pretrained(model), synthesis_overrides(args))
 
     assert (flags(str(out)).nfe, flags(str(out)).cfg) == (3, 0.5)
     assert (flags(str(out), "--nfe", "5").nfe, flags(str(out), "--cfg", "0").cfg) == (3 + 2, 0.0)
