@@ -24,8 +24,9 @@ from flowvox.data.cache import mel_cache_name
 from flowvox.data.dataset import Utterance, collate_utterances
 from flowvox.data.manifest import ManifestEntry
 from flowvox.flow import F5Guidance, guided_velocity
-from flowvox.models.aligned_task import AlignedCollate, pad_ids
+from flowvox.models.aligned_task import pad_ids
 from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.training_text import PHONEME_PREFIX, TrainingText
 from flowvox.nn.duration import expand_by_durations
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 
@@ -47,10 +48,10 @@ class AlignedInputs:
     mu_frames: Tensor
 
 
-def text_encoder_for(tokenizer: CharTokenizer | ByteTokenizer) -> AlignedCollate:
+def text_encoder_for(tokenizer: CharTokenizer | ByteTokenizer) -> TrainingText:
     """Text -> ids like training does (through espeak-ng for "phoneme:" tokenizers)."""
-    phonemes = {} if tokenizer.name.startswith("phoneme:") else None
-    return AlignedCollate(tokenizer, phonemes)
+    phonemes = {} if tokenizer.name.startswith(PHONEME_PREFIX) else None
+    return TrainingText(tokenizer, phonemes)
 
 
 def utterance_id(entry: ManifestEntry) -> str:

@@ -51,7 +51,7 @@ from flowvox.models.model_dir import (
 )
 from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder
 from flowvox.models.training_text import TrainingText, training_text
-from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
 
@@ -103,11 +103,11 @@ def pad_ids(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
 
 
 class AlignedCollate:
-    """Pads utterances and tokenizes their texts, through ``phonemes`` (text -> IPA) when
-    the tokenizer reads phonemes (picklable)."""
+    """Pads utterances and tokenizes their texts with ``text`` (through its text -> IPA
+    table for phoneme tokenizers; picklable)."""
 
-    def __init__(self, tokenizer: CharTokenizer | ByteTokenizer, phonemes: dict | None = None):
-        self.tokenizer, self.text = tokenizer, TrainingText(tokenizer, phonemes)
+    def __init__(self, text: TrainingText):
+        self.tokenizer, self.text = text.tokenizer, text
 
     def encode(self, text: str) -> list[int]:
         return self.text.encode(text)
@@ -137,7 +137,7 @@ class AlignedTTSTask(TrainTask):
         name = section_tokenizer(AlignedTTSConfig, model)
         text = training_text(name, self.prepared, data.vocab, (data.split, "test"))
         self.tokenizer = text.tokenizer
-        self.collate = AlignedCollate(text.tokenizer, text.phonemes)
+        self.collate = AlignedCollate(text)
         self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
         if self.model_config.cond_dim > 0:
             raise FlowvoxError(

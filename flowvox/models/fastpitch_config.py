@@ -54,7 +54,7 @@ class FastPitchConfig(PresetConfig):
     use_energy: bool = True
     dropout: float = 0.1
     mel: MelConfig | str = "vocos24k"
-    tokenizer: str = "char"  # "char" (vocab file) or "byte"
+    tokenizer: str = "char"  # "char" (vocab file), "byte", or "phoneme:<language>" (espeak-ng)
     vocab_file: str | None = "vocab.txt"
     max_frames: int = 4096
     # pitch extraction and normalisation
@@ -98,8 +98,8 @@ class FastPitchConfig(PresetConfig):
                 raise bad(key, "must be above 0")
         if not 0.0 <= self.dropout <= 1.0:
             raise bad("dropout", "must lie in [0, 1]")
-        if self.tokenizer not in ("char", "byte"):
-            raise bad("tokenizer", "use 'char' (vocab file) or 'byte'")
+        if self.tokenizer not in ("char", "byte") and not self.tokenizer.startswith("phoneme:"):
+            raise bad("tokenizer", "use 'char' (vocab file), 'byte' or 'phoneme:<language>'")
         self.pitch_config()
 
     @property

@@ -47,10 +47,10 @@ from flowvox.models.model_dir import (
     load_model_dir,
     resolve_model_section,
     section_tokenizer,
-    tokenizer_for,
 )
 from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder
-from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+from flowvox.models.training_text import TrainingText, training_text
+from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
 
@@ -111,8 +111,8 @@ class PitchDataset:
 class FastPitchCollate:
     """Pads utterances and pitch, tokenizes texts (picklable)."""
 
-    def __init__(self, tokenizer: CharTokenizer | ByteTokenizer) -> None:
-        self.text = AlignedCollate(tokenizer)
+    def __init__(self, text: TrainingText) -> None:
+        self.text = AlignedCollate(text)
 
     def __call__(self, items: Sequence[FastPitchItem]) -> FastPitchBatch:
         aligned = self.text([item.utterance for item in items])
@@ -163,9 +163,9 @@ class FastPitchTask(TrainTask):
         self.prepared = prepared_folder(data)
         model = config.model
         name = section_tokenizer(FastPitchConfig, model)
-        vocab = None if name == "byte" else Path(data.vocab or self.prepared / "vocab.txt")
-        self.tokenizer = tokenizer_for(name, vocab)
-        self.collate = FastPitchCollate(self.tokenizer)
+        text = training_text(name, self.prepared, data.vocab, (data.split, "test"))
+        self.tokenizer = text.tokenizer
+        self.collate = FastPitchCollate(text)
         self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
         self.train_set = self._dataset(data.split, filtered=True)
         if data.measure_stats:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,26 @@ def test_media_shows_truth_over_sample(build_task):
     assert sink.images["mel/true_top_generated_bottom"].shape[0] == 200
     assert math.isfinite(sink.scalars["media/frames_error"])
     assert not sink.wavs  # no audio: the task has no vocoder
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_phoneme_tokenizer_trains_on_the_ipa_of_the_texts(tmp_path, build_task, run_dict):
+    from flowvox.infer import Synthesizer
+    from flowvox.text import phonemize
+
+    task = build_task({**MODEL, "tokenizer": "phoneme:en-us"})
+    data = task.train_data()
+    batch = data.collate([data.dataset[i] for i in range(2)])
+    ipa = phonemize(batch.utterances.texts, "en-us")
+    for row, (text, length) in enumerate(zip(ipa, batch.lengths.tolist(), strict=True)):
+        assert task.tokenizer.decode(batch.ids[row, :length].tolist()) == text
+    assert "ˈ" in task.tokenizer.tokens  # the vocabulary is built from the IPA
+    # trained and exported, it speaks through espeak-ng like training read its texts
+    run = run_dict(tmp_path / "run", max_steps=1)
+    run["model"] = {**MODEL, "tokenizer": "phoneme:en-us"}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(run))
+    export = train_from_config(path).export_dir
+    assert tuple(load_vocab(export / "vocab.txt")) == task.tokenizer.tokens
+    speech = Synthesizer.from_pretrained(export).speak("we sing")
+    assert speech.wav.size > 0 and np.isfinite(speech.wav).all()
