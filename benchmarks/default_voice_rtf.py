@@ -7,9 +7,10 @@ What `flowvox speak "..."` does after loading, timed per sentence: text -> phone
 aligned model (durations, then the flow decoder at each NFE with CFG as one doubled batch,
 prompted by the default voice's clip) -> vocoder -> waveform. RTF = compute seconds / seconds
 of audio made, summed over ``--lines`` held-out sentences, one at a time (batch 1), after one
-warm-up sentence. Vocoders: the shipped one (Griffin-Lim, 32 iterations) and a random-weight
-Vocos of the released vocos-mel-24khz size (speed does not depend on the weights' values):
-the cost a trained Vocos will have. Run it on a quiet machine (pause training runs).
+warm-up sentence. Vocoders: the model folder's own (shipped), Griffin-Lim (32 iterations) when
+that is not the shipped one, and a random-weight Vocos of the released vocos-mel-24khz size
+(13.5 M parameters; speed does not depend on the weights' values). Run it on a quiet machine
+(pause training runs).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from flowvox.bench.report import hardware_lines  # noqa: E402
 from flowvox.infer import Synthesizer  # noqa: E402
 from flowvox.infer.model_dir import BUNDLED_DIR, named_voices, sampling_defaults  # noqa: E402
+from flowvox.vocoders import GriffinLim  # noqa: E402
 
 
 def test_sentences(manifest: Path, count: int) -> list[str]:
@@ -41,6 +43,14 @@ def random_vocos(mel):
 
     torch.manual_seed(0)
     return Vocos(VocosConfig(mel=mel)).eval()
+
+
+def vocoder_name(vocoder: torch.nn.Module) -> str:
+    """ "Griffin-Lim", or the family and parameter count ("Vocos 3.6 M")."""
+    if isinstance(vocoder, GriffinLim):
+        return "Griffin-Lim"
+    params = sum(p.numel() for p in vocoder.parameters()) / 1e6
+    return f"{type(vocoder).__name__} {params:.1f} M"
 
 
 def time_speak(synth: Synthesizer, lines: list[str], nfe: int, prompt) -> tuple[float, float]:
@@ -72,13 +82,17 @@ def main() -> None:
     prompt = voices[default]
     sampling = sampling_defaults(args.model)
     shipped = Synthesizer.from_pretrained(args.model)
-    vocos = Synthesizer.from_pretrained(args.model, random_vocos(shipped.mel_config))
+    systems = {f"{vocoder_name(shipped.vocoder)} (shipped)": shipped}
+    if not isinstance(shipped.vocoder, GriffinLim):
+        systems["Griffin-Lim"] = Synthesizer.from_pretrained(args.model, "griffin-lim")
+    released = random_vocos(shipped.mel_config)
+    systems["Vocos released size, random"] = Synthesizer.from_pretrained(args.model, released)
     rows = []
     for nfe in args.nfe:
-        for name, synth in (("Griffin-Lim (shipped)", shipped), ("Vocos size, random", vocos)):
+        for name, synth in systems.items():
             compute, audio = time_speak(synth, lines, nfe, prompt)
             rows.append((nfe, name, compute / audio, audio))
-            print(f"NFE {nfe:2d}  {name:22s} RTF {compute / audio:.3f}", flush=True)
+            print(f"NFE {nfe:2d}  {name:28s} RTF {compute / audio:.3f}", flush=True)
     report = [
         "# End-to-end RTF of the bundled default voice",
         "",
