@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from flowvox.cli_options import add_device_option, add_threads_option, set_threads
+
 EXAMPLES = """What is measured (all in one run, so the figures share the machine's state):
   synthesis  RTF of Synthesizer.speak one line at a time, throughput of `flowvox generate`
              (bulk, frame-budget batches) on the same lines, in interleaved rounds;
@@ -74,8 +76,8 @@ def add_bench_parser(verbs: argparse._SubParsersAction, formatter_class: type) -
         "--skip", nargs="+", default=[], choices=("synthesis", "training"), help="phases to skip"
     )
     bench.add_argument("--no-mfu", action="store_true", help="do not count FLOPs (faster)")
-    bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    bench.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    add_threads_option(bench)
+    add_device_option(bench)
     bench.add_argument("--out", type=Path, default=None, metavar="FILE.md", help="write here")
     bench.add_argument("--json", type=Path, default=None, metavar="FILE.json", help="raw rows")
     bench.set_defaults(run=run_bench)
@@ -106,12 +108,9 @@ def _check(args: argparse.Namespace) -> None:
         raise FlowvoxError("--lines, --rounds and --train-steps must be >= 1")
     if args.out is not None and not args.out.parent.is_dir():
         raise FlowvoxError(f"--out {args.out}: folder {args.out.parent} does not exist")
-    if args.threads is not None and args.threads < 1:
-        raise FlowvoxError(f"--threads {args.threads}: must be >= 1")
 
 
 def run_bench(args: argparse.Namespace) -> None:
-    import torch
 
     from flowvox.bench.flops import measure_matmul_peak
     from flowvox.bench.report import render
@@ -119,8 +118,7 @@ def run_bench(args: argparse.Namespace) -> None:
 
     _check(args)
     shapes = [_shape(s) for s in args.train_shape]
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     built = build_synthesizer(args.model, args.preset, args.vocoder, args.device)
     peak = measure_matmul_peak(args.device)
     print(f"flowvox bench: {built.name}; matmul peak {peak.describe()}", flush=True)

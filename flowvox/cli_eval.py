@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from flowvox.cli_options import add_device_option, add_progress_option
+
 EXAMPLES_RUN = """MANIFEST: JSONL, one utterance per line: "text", and optionally "id", "ref_audio",
 "ref_text" (the voice prompt) and "audio" (the ground-truth recording); make the standard
 one with `flowvox eval testset`. OUT_DIR gets results.json (per utterance + summary),
@@ -93,8 +95,8 @@ def add_eval_parser(verbs: argparse._SubParsersAction, formatter_class: type) ->
     )  # fmt: skip
     run.add_argument("--no-speaker", action="store_true", help="skip speaker similarity")
     run.add_argument("--no-ground-truth", action="store_true", help="do not judge the GT audio")
-    run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_device_option(run)
+    add_progress_option(run)
     run.set_defaults(run=run_eval_cli)
 
     testset = actions.add_parser(

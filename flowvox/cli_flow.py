@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from flowvox.cli_options import add_device_option, add_progress_option
+
 EXAMPLES_SCORE = """DATA: a prepared folder (its --split is scored, mels from its cache), a .jsonl
 manifest, or a corpus folder with manifest.jsonl (mels computed from the audio).
 OUT.jsonl gets one line per utterance: {"id", "nats_per_frame", "nats_per_element", "frames"},
@@ -42,8 +44,8 @@ def add_solver_options(
         "--solver", choices=("euler", "midpoint", "rk4"), default=solver,
         help=f"ODE solver (default: {solver})",
     )  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_device_option(parser)
+    add_progress_option(parser)
 
 
 def add_score_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:

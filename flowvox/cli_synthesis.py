@@ -9,6 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flowvox.cli_options import (
+    add_device_option,
+    add_progress_option,
+    add_threads_option,
+    set_threads,
+)
 from flowvox.errors import FlowvoxError
 
 EXAMPLES_SPEAK = """examples:
@@ -80,19 +86,13 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
         help="semitones to raise (or lower, < 0) the voice; FastPitch models only (default: 0)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, metavar="N", help="seed for reproducible output")
-    parser.add_argument(
-        "--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)"
-    )
+    add_device_option(parser)
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32",
         help="bf16: the acoustic model's matrix products in bfloat16, about 2x faster on CPUs "
         "with AVX-512 BF16/AMX and on GPUs (default: fp32)",
     )  # fmt: skip
-    parser.add_argument(
-        "--threads", type=int, metavar="N",
-        help="CPU threads for the maths (default: torch's choice, one per core); on a busy "
-        "machine fewer threads than cores is often faster",
-    )  # fmt: skip
+    add_threads_option(parser)
 
 
 def add_speak_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
@@ -132,19 +132,8 @@ def add_generate_parser(verbs: argparse._SubParsersAction, formatter_class: type
         help="padded mel frames per batch, reference included (default: 2000 on CPU, "
         "8000 on GPU)",
     )  # fmt: skip
-    generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(generate)
     generate.set_defaults(run=run_generate)
-
-
-def set_threads(args: argparse.Namespace) -> None:
-    """Apply ``--threads`` (checked: a positive count)."""
-    if args.threads is None:
-        return
-    if args.threads < 1:
-        raise FlowvoxError(f"--threads {args.threads}: must be 1 or more")
-    import torch
-
-    torch.set_num_threads(args.threads)
 
 
 def add_voices_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from flowvox.cli_options import add_device_option, add_progress_option
+
 EXAMPLES = """Each input is loaded at the vocoder's sample rate, turned into the vocoder's own
 log-mel and vocoded back; OUT_DIR gets <id>.wav per input (manifest lines by their "id",
 files by their name). Files already in OUT_DIR are kept: run again to finish a stopped run.
@@ -39,10 +41,8 @@ def add_vocode_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
         "--mel", default="vocos24k", metavar="PRESET",
         help="Griffin-Lim's mel preset (default: vocos24k); a vocoder folder brings its own",
     )  # fmt: skip
-    vocode.add_argument(
-        "--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)"
-    )
-    vocode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_device_option(vocode)
+    add_progress_option(vocode)
     vocode.set_defaults(run=run_vocode)
 
 
