@@ -8,9 +8,12 @@ vocoder's own mel preset, and generates x̂ = G(m). Then, in order (two AdamW gr
     generator:      L_G = w_adv·Σ_k mean((1 − D_k(x̂))²) + w_fm·Σ_kj mean|F_kj(x) − F_kj(x̂)|
                           + w_mel·L_mel(x̂, x) (+ w_stft·L_stft(x̂, x))
 
-over the sub-discriminators k of MPD/MRD/MSD (``discriminators``). L_mel is the
-multi-resolution log-mel L1 (HiFi-GAN weight 45); L_stft is Parallel WaveGAN's spectral
-convergence + log magnitude (off by default). Real and generated audio pass the
+over the sub-discriminators k of MPD/MRD/MSD (``discriminators``). For the first
+``loss.adversarial_start_step`` steps the generator learns from L_mel (+ L_stft) alone and the
+discriminators neither run nor update (Vocos' ``pretrain_mel_steps``, Parallel WaveGAN's
+``discriminator_train_start_steps``): on a CPU such a step costs about a tenth of a GAN step.
+L_mel is the multi-resolution log-mel L1 (HiFi-GAN weight 45); L_stft is Parallel WaveGAN's
+spectral convergence + log magnitude (off by default). Real and generated audio pass the
 discriminators as one batch (one forward per loss, as DDP wants). The exported folder holds
 the generator's EMA weights and ``{"family", "config"}`` so ``load_vocoder`` reads it.
 """
@@ -101,6 +104,7 @@ class VocoderLossConfig:
     )
     mel_f_max: float | None = None
     stft_weight: float = 0.0  # 0: no multi-resolution STFT loss
+    adversarial_start_step: int = 0  # steps of reconstruction loss alone before the GAN
     stft_resolutions: tuple[tuple[int, int, int], ...] = (
         (1024, 120, 600),
         (2048, 240, 1200),
@@ -109,7 +113,7 @@ class VocoderLossConfig:
 
     def __post_init__(self) -> None:
         weights = ("mel_weight", "feature_matching_weight", "adversarial_weight", "stft_weight")
-        for name in weights:
+        for name in (*weights, "adversarial_start_step"):
             if getattr(self, name) < 0:
                 raise FlowvoxError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -209,6 +213,9 @@ class VocoderTask(TrainTask):
                 "(vocos: padding 'center' for a centred mel, 'same' for an uncentred one)"
             )
         real = seg.wav
+        if ctx.step < loss.adversarial_start_step:
+            yield self._reconstruction_output(modules, fake, real, b * n)
+            return
 
         scores = modules["discriminators"](torch.cat([real, fake.detach()]))
         real_out, fake_out = split_halves(scores, b)
@@ -235,6 +242,20 @@ class VocoderTask(TrainTask):
             g_loss = g_loss + loss.stft_weight * stft
             terms["stft"] = stft.detach()
         yield StepOutput(g_loss, "generator", terms=terms, frames=b * n)
+
+    def _reconstruction_output(
+        self, modules: Mapping[str, nn.Module], fake: torch.Tensor, real: torch.Tensor, frames: int
+    ) -> StepOutput:
+        """The generator's step before ``adversarial_start_step``: L_mel (+ L_stft) only."""
+        loss = self.config.loss
+        mel = modules["mel_loss"](fake, real)
+        g_loss = loss.mel_weight * mel
+        terms = {"mel": mel.detach()}
+        if loss.stft_weight > 0:
+            stft = modules["stft_loss"](fake, real).total
+            g_loss = g_loss + loss.stft_weight * stft
+            terms["stft"] = stft.detach()
+        return StepOutput(g_loss, "generator", terms=terms, frames=frames)
 
     # ------------------------------------------------------------------ media
     def validation_clip(self) -> torch.Tensor:

@@ -145,6 +145,24 @@ def test_gan_steps_update_both_and_resume_exactly(tmp_path, manifest, family):
     assert all(torch.equal(again.state_dict()[k], ema[k]) for k in ema)
 
 
+def test_reconstruction_steps_leave_the_discriminators_alone(tmp_path, manifest):
+    run = run_dict(tmp_path / "a", manifest, "vocos", max_steps=3)
+    run["loss"]["adversarial_start_step"] = 2
+    trainer = Trainer(run_config_from_dict(run))
+    d0 = module_state(trainer, "discriminators")
+    result = trainer.fit(stop_at_step=2)
+    assert trainer.updates == {"discriminator": 0, "generator": 2}
+    assert not changed(d0, module_state(trainer, "discriminators"))
+    assert "loss/adversarial" not in result.last_logged and result.last_logged["loss/mel"] > 0
+    result = trainer.fit()  # step 3: the GAN starts
+    assert trainer.updates == {"discriminator": 1, "generator": 3}
+    assert changed(d0, module_state(trainer, "discriminators"))
+    assert math.isfinite(result.last_logged["loss/adversarial"])
+    run["loss"]["adversarial_start_step"] = -1
+    with pytest.raises(FlowvoxError, match="adversarial_start_step must be >= 0"):
+        run_config_from_dict(run)
+
+
 def test_tiny_run_file_trains_through_train_from_config(tmp_path, manifest):
     overrides = [f"data.manifest={manifest}", f"out_dir={tmp_path / 'run'}", "train.max_steps=3"]
     result = train_from_config(REPO / "configs/vocoder-tiny.yaml", overrides)
