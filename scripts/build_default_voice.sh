@@ -3,7 +3,7 @@
 # corpus, the acoustic model (configs/voice-en7.yaml), the vocoder
 # (configs/voice-en7-vocoder.yaml), the packed folder and its eval report.
 #
-#   make default-voice                 # the whole recipe; ≈ 8 h on a 2-core CPU
+#   make default-voice                 # the whole recipe; ≈ 4 h on a 2-core CPU
 #   WORK=/data/dv make default-voice   # elsewhere; run it again to continue where it stopped
 #
 # Every step is resumable: the corpus build completes what is missing, prepare reuses its
@@ -19,7 +19,7 @@ CORPUS_SIZE=${CORPUS_SIZE:---hours 2.5}      # or e.g. "--utterances 200"
 VOICES=${VOICES:-flite:kal16 flite:awb flite:rms flite:slt festival:kal_diphone \
 festival:ked_diphone festival:cmu_us_slt_arctic_hts}
 ACOUSTIC_STEPS=${ACOUSTIC_STEPS:-8000}       # the schedule stays configs/voice-en7.yaml's
-VOCODER_STEPS=${VOCODER_STEPS:-8000}
+VOCODER_STEPS=${VOCODER_STEPS:-17000}       # 16,000 of mel loss alone, then 1,000 GAN steps
 ACOUSTIC_SET=${ACOUSTIC_SET:-}               # extra --set overrides, e.g. "train.lr=3e-4"
 VOCODER_SET=${VOCODER_SET:-}
 DEFAULT_VOICE=${DEFAULT_VOICE:-flite-rms}
