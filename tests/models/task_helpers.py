@@ -124,3 +124,16 @@ def assert_resume_is_exact(
     middle = load_file(root / f"a/checkpoints/step-{stop:07d}/model.safetensors")
     final = load_file(root / "a" / end / "model.safetensors")
     assert not torch.equal(middle[key], final[key])  # the run moved after the stop
+
+
+def assert_batches_read_ipa(task) -> None:
+    """A batch of ``task`` (an aligned or FastPitch task with tokenizer "phoneme:en-us") holds
+    the espeak-ng IPA of its texts, in a vocabulary built from that IPA."""
+    from flowvox.text import phonemize
+
+    data = task.train_data()
+    batch = data.collate([data.dataset[i] for i in range(2)])
+    ipa = phonemize(batch.utterances.texts, "en-us")
+    for row, (text, length) in enumerate(zip(ipa, batch.lengths.tolist(), strict=True)):
+        assert task.tokenizer.decode(batch.ids[row, :length].tolist()) == text
+    assert "ˈ" in task.tokenizer.tokens  # the vocabulary is built from the IPA

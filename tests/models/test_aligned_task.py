@@ -27,7 +27,12 @@ from flowvox.train import (
     load_run_config,
     train_from_config,
 )
-from tests.models.task_helpers import RecordingSink, ToneCorpus, assert_resume_is_exact
+from tests.models.task_helpers import (
+    RecordingSink,
+    ToneCorpus,
+    assert_batches_read_ipa,
+    assert_resume_is_exact,
+)
 
 TEXTS = ["a cat sat.", "dogs run far!", "we sing", "zebra quiz", "hello there", "ok go"]
 TOO_SHORT = "far too long a text for so short a clip"  # 0.2 s: 19 frames for 81 tokens
@@ -142,14 +147,8 @@ def test_media_shows_truth_over_sample(build_task):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 def test_phoneme_tokenizer_reads_ipa_of_the_texts(tmp_path, build_task):
-    from flowvox.text import phonemize
-
     task = build_task({**MODEL, "tokenizer": "phoneme:en-us"})
-    data = task.train_data()
-    batch = data.collate([data.dataset[i] for i in range(2)])
-    ipa = phonemize(batch.utterances.texts, "en-us")
-    for row, (text, length) in enumerate(zip(ipa, batch.lengths.tolist(), strict=True)):
-        assert task.tokenizer.decode(batch.ids[row, :length].tolist()) == text
-    assert "ˈ" in task.tokenizer.tokens and task.model_config.text_vocab_size < 60
+    assert_batches_read_ipa(task)
+    assert task.model_config.text_vocab_size < 60
     task.export_files(tmp_path)
     assert tuple(load_vocab(tmp_path / "vocab.txt")) == task.tokenizer.tokens

@@ -29,7 +29,12 @@ from flowvox.train import (
     load_run_config,
     train_from_config,
 )
-from tests.models.task_helpers import RecordingSink, ToneCorpus, assert_resume_is_exact
+from tests.models.task_helpers import (
+    RecordingSink,
+    ToneCorpus,
+    assert_batches_read_ipa,
+    assert_resume_is_exact,
+)
 
 TEXTS = ["a cat sat.", "dogs run far!", "we sing", "zebra quiz", "hello there", "ok go"]
 MODEL = {
@@ -152,15 +157,9 @@ def test_media_shows_truth_over_sample(build_task):
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 def test_phoneme_tokenizer_trains_on_the_ipa_of_the_texts(tmp_path, build_task, run_dict):
     from flowvox.infer import Synthesizer
-    from flowvox.text import phonemize
 
     task = build_task({**MODEL, "tokenizer": "phoneme:en-us"})
-    data = task.train_data()
-    batch = data.collate([data.dataset[i] for i in range(2)])
-    ipa = phonemize(batch.utterances.texts, "en-us")
-    for row, (text, length) in enumerate(zip(ipa, batch.lengths.tolist(), strict=True)):
-        assert task.tokenizer.decode(batch.ids[row, :length].tolist()) == text
-    assert "ˈ" in task.tokenizer.tokens  # the vocabulary is built from the IPA
+    assert_batches_read_ipa(task)
     # trained and exported, it speaks through espeak-ng like training read its texts
     run = run_dict(tmp_path / "run", max_steps=1)
     run["model"] = {**MODEL, "tokenizer": "phoneme:en-us"}
