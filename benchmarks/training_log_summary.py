@@ -31,18 +31,20 @@ def read_run(run: Path) -> tuple[dict[str, dict[int, float]], dict[int, float]]:
     for path in files:
         events = EventAccumulator(str(path), size_guidance={"scalars": 0})
         events.Reload()
-        first = last = None
-        for tag in events.Tags()["scalars"]:
-            for event in events.Scalars(tag):
+        tags = events.Tags()["scalars"]
+        logged = {tag: events.Scalars(tag) for tag in tags}
+        times = [event.wall_time for series in logged.values() for event in series]
+        if not times:
+            continue
+        first = min(times)
+        for tag, series in logged.items():
+            for event in series:
                 scalars[tag][event.step] = event.value
-                first = event.wall_time if first is None else min(first, event.wall_time)
-                last = event.wall_time if last is None else max(last, event.wall_time)
                 if tag == "train/hours":
                     hours[event.step] = event.value
-                elif "train/hours" not in events.Tags()["scalars"]:
+                elif "train/hours" not in tags:  # before the trainer logged hours
                     hours[event.step] = offset + (event.wall_time - first) / 3600
-        if first is not None:
-            offset += (last - first) / 3600
+        offset += (max(times) - first) / 3600
     return scalars, hours
 
 

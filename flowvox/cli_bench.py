@@ -111,7 +111,6 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> None:
-
     from flowvox.bench.flops import measure_matmul_peak
     from flowvox.bench.report import render
     from flowvox.bench.setup import build_synthesizer

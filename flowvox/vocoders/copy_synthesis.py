@@ -26,6 +26,7 @@ from flowvox.audio.io import load_audio, save_audio
 from flowvox.audio.mel import MelSpectrogram
 from flowvox.data.readers import AUDIO_SUFFIXES
 from flowvox.errors import FlowvoxError
+from flowvox.infer.vocode import vocode_mels
 from flowvox.vocoders.contract import vocoder_mel
 
 
@@ -92,7 +93,6 @@ def copy_sources(inputs: Sequence[str | os.PathLike]) -> list[CopySource]:
     return sources
 
 
-@torch.inference_mode()
 def copy_synthesize(
     sources: Sequence[CopySource],
     out_dir: str | os.PathLike,
@@ -104,16 +104,14 @@ def copy_synthesize(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     mel_config = vocoder_mel(vocoder)
-    device = next((t.device for t in vocoder.parameters()), torch.device("cpu"))
-    front_end = MelSpectrogram(mel_config).to(device)
+    front_end = MelSpectrogram(mel_config)  # on the CPU; vocode_mels moves the mel
     todo = [s for s in sources if not (out / f"{s.id}.wav").is_file()]
     report = CopySynthesisReport(out, 0, len(sources) - len(todo), 0.0, 0.0)
     for source in tqdm(todo, desc="vocode", unit="file", disable=not progress):
         clip = load_audio(source.path, mel_config.sample_rate)
         start = time.perf_counter()
-        wav = torch.from_numpy(clip.wav).to(device)[None]  # (1, s)
-        mel = front_end(wav).transpose(1, 2)  # (1, n, f)
-        generated = vocoder(mel)[0].float().cpu().numpy()  # (s',)
+        mel = front_end(torch.from_numpy(clip.wav)).T  # (n, f)
+        generated = vocode_mels(vocoder, [mel])[0]  # (s',) on the vocoder's device and dtype
         report.compute_seconds += time.perf_counter() - start
         save_audio(out / f"{source.id}.wav", generated, mel_config.sample_rate)
         report.written += 1
