@@ -11,7 +11,9 @@ release file and loaded by both (see ``f5_pair``). Checks, all fp32 on CPU:
      flowvox's ``sample_chunks`` from the same seed, max |mel diff| on the generated frames;
   c. training loss on F5's own random draws, replayed into flowvox's ``loss_with_draw``;
   d. speed: inference of a 10 s target after a 2 s reference (batch 1) and one training
-     step (forward + backward + AdamW, batch 2 padded), interleaved medians, peak memory.
+     step (forward + backward + AdamW, batch 2 padded), interleaved medians, peak memory;
+     each side in fp32 and under bfloat16 autocast;
+  e. bf16: (b) with both sides under autocast, and each side's bf16 mel against its fp32 one.
 When a forward differs, the modules of the common tree are compared one by one and the
 first differing one is named.
 
@@ -31,7 +33,7 @@ from torch import Tensor, nn
 
 from benchmarks.peers import f5_pair
 from benchmarks.peers.f5_peer import import_f5_model
-from benchmarks.peers.measure import Timing, interleaved
+from benchmarks.peers.measure import interleaved
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob, sample_chunks
 from flowvox.models.infill_tts import TrainingDraw, lengths_to_mask, pad_token_ids
@@ -266,20 +268,85 @@ def loss_checks(pair: Pair, seed: int, n: int = 300) -> list[Check]:
     return checks
 
 
+PRECISIONS = ("fp32", "bf16")
+SIDES = ("f5-tts", "flowvox")
+
+
+def in_precision(fn, precision: str):
+    """``fn`` as is ("fp32"), or run under CPU bfloat16 autocast ("bf16": matrix products in
+    bfloat16, what flowvox's ``--precision bf16`` and ``train.mixed_precision: bf16`` do, and
+    what either side gets from ``torch.autocast``)."""
+    if precision == "fp32":
+        return fn
+
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fn()
+
+    return run
+
+
+def contender(side: str, precision: str) -> str:
+    """Timing key: "f5-tts" / "flowvox" for fp32 (the key earlier reports used), else
+    "<side> bf16"."""
+    return side if precision == "fp32" else f"{side} {precision}"
+
+
+def bf16_checks(pair: Pair, seed: int, nfe: int, cfg: float) -> list[Check]:
+    """(e): the sampling check of (b) with both sides under bf16 autocast, and how far bf16
+    moves each side's mel from its fp32 result (max abs, and RMS relative to the mel's
+    standard deviation in the note)."""
+    g = torch.Generator().manual_seed(seed)
+    ref = torch.randn(120, 100, generator=g) - 4.0  # (r, f)
+    text = REF_TEXT + " " + GEN_TEXT[:100]
+    mels = {}
+    for side, sample in (("f5-tts", sample_f5), ("flowvox", sample_flowvox)):
+        for precision in PRECISIONS:
+            run = in_precision(
+                lambda sample=sample: sample(pair, ref, text, 400, nfe, cfg, seed), precision
+            )
+            with torch.no_grad():
+                mels[side, precision] = run().float()
+    label = f"b=1, 400 frames, NFE {nfe}, CFG {cfg}, sway -1"
+    a, b = mels["f5-tts", "bf16"], mels["flowvox", "bf16"]
+    checks = [
+        Check(
+            f"bf16 autocast, both sides: CFM.sample vs sample_chunks, {label}",
+            (a - b).abs().max().item(),
+            a.abs().max().item(),
+        )
+    ]
+    for side in SIDES:
+        fp32, bf16 = mels[side, "fp32"], mels[side, "bf16"]
+        rel = ((bf16 - fp32).pow(2).mean().sqrt() / fp32.std()).item()
+        checks.append(
+            Check(
+                f"{side} bf16 vs its fp32 sample, {label}",
+                (bf16 - fp32).abs().max().item(),
+                fp32.abs().max().item(),
+                f"bf16 rounding; relative RMS {rel:.2g}",
+            )
+        )
+    return checks
+
+
 def speed(pair: Pair, seed: int, nfe: int, cfg: float, rounds: int) -> dict[str, dict]:
-    """(d): inference of a 10 s target and one training step, both implementations."""
+    """(d): inference of a 10 s target and one training step, both implementations, each in
+    fp32 and under bf16 autocast; one interleaved run per task."""
     ref_frames, gen_frames = round(2 * FRAMES_PER_SECOND), round(10 * FRAMES_PER_SECOND)
     total = ref_frames + gen_frames
     g = torch.Generator().manual_seed(seed)
     ref = torch.randn(ref_frames, 100, generator=g) - 4.0
     text = REF_TEXT + " " + GEN_TEXT
-    infer = interleaved(
-        {
-            "f5-tts": lambda: sample_f5(pair, ref, text, total, nfe, cfg, seed),
-            "flowvox": lambda: sample_flowvox(pair, ref, text, total, nfe, cfg, seed),
-        },
-        rounds,
-    )
+    samplers = {"f5-tts": sample_f5, "flowvox": sample_flowvox}
+
+    def infer(side: str):
+        def run():
+            with torch.no_grad():
+                return samplers[side](pair, ref, text, total, nfe, cfg, seed)
+
+        return run
+
     lens = torch.tensor([total, gen_frames])
     mel = torch.randn(2, total, 100, generator=g) * lengths_to_mask(lens, total)[..., None]
     ids = pad_token_ids([pair.tokenizer.encode(text), pair.tokenizer.encode(GEN_TEXT)])
@@ -287,8 +354,16 @@ def speed(pair: Pair, seed: int, nfe: int, cfg: float, rounds: int) -> dict[str,
         "f5-tts": training_step_f5(pair, mel, lens, ids),
         "flowvox": training_step_flowvox(pair, mel, lens, ids, seed),
     }
-    train = interleaved(steps, rounds)
-    return {"infer": infer, "train": train, "frames": {"ref": ref_frames, "gen": gen_frames}}
+    every = [(side, precision) for precision in PRECISIONS for side in SIDES]
+    return {
+        "infer": interleaved(
+            {contender(sd, pr): in_precision(infer(sd), pr) for sd, pr in every}, rounds
+        ),
+        "train": interleaved(
+            {contender(sd, pr): in_precision(steps[sd], pr) for sd, pr in every}, rounds
+        ),
+        "frames": {"ref": ref_frames, "gen": gen_frames},
+    }
 
 
 def training_step_f5(pair: Pair, mel: Tensor, lens: Tensor, ids: Tensor):
@@ -324,18 +399,6 @@ def training_step_flowvox(pair: Pair, mel: Tensor, lens: Tensor, ids: Tensor, se
     return step
 
 
-def ratio_row(label: str, timings: dict[str, Timing]) -> str:
-    f5, fv = timings["f5-tts"], timings["flowvox"]
-
-    def mb(t: Timing) -> str:
-        return "n/a" if t.peak_mb is None else f"{t.peak_mb:.0f}"
-
-    return (
-        f"| {label} | {f5.median:.2f} | {fv.median:.2f} | {f5.median / fv.median:.2f}× "
-        f"| {mb(f5)} | {mb(fv)} |"
-    )
-
-
 def run(args: argparse.Namespace) -> dict:
     """Every check and timing; returns what ``peers_report`` writes."""
     torch.set_num_threads(args.threads)
@@ -354,6 +417,7 @@ def run(args: argparse.Namespace) -> dict:
             if name == args.shapes[0]:
                 checks.append(sampling_check(pair, args.seed, args.nfe, args.cfg))
                 checks += loss_checks(pair, args.seed)
+                checks += bf16_checks(pair, args.seed, args.nfe, args.cfg)
             results["checks"][name] = checks
             for check in checks:
                 print(
@@ -363,7 +427,11 @@ def run(args: argparse.Namespace) -> dict:
             if args.rounds > 0:
                 results["speed"][name] = speed(pair, args.seed, args.nfe, args.cfg, args.rounds)
                 for task in ("infer", "train"):
-                    print(f"[{name}] {ratio_row(task, results['speed'][name][task])}")
+                    timings = results["speed"][name][task]
+                    print(
+                        f"[{name}] "
+                        + ", ".join(f"{key} {t.median:.2f} s" for key, t in timings.items())
+                    )
     return results
 
 

@@ -30,7 +30,7 @@ def f5_lines(results: dict, args: argparse.Namespace) -> list[str]:
         "f5-tts package; torchaudio is the stand-in of `benchmarks/peers/f5_peer.py`). One "
         "random f5-tts model per shape (zero-init layers filled with N(0, 0.05²)) is saved as an "
         "F5 release file (`ema_model.` keys + `initted`/`step`, safetensors) and loaded by both "
-        "sides. Vocoder: none (mel only). fp32, CPU.",
+        "sides. Vocoder: none (mel only). CPU; equivalence in fp32 unless a row says bf16.",
         "",
         "| shape | layout | params (f5-tts / flowvox) |",
         "|---|---|---|",
@@ -76,28 +76,46 @@ def speed_lines(results: dict, args: argparse.Namespace) -> list[str]:
         f"Median of {args.rounds} interleaved rounds after one warm-up; memory: "
         f"{memory_note()}, MiB. Ratio > 1: flowvox faster.",
         "",
-        "| shape | task | f5-tts s | flowvox s | f5-tts / flowvox | f5-tts peak MiB "
-        "| flowvox peak MiB |",
-        "|---|---|---|---|---|---|---|",
+        'Each side also runs under bfloat16 autocast (`torch.autocast("cpu", '
+        "torch.bfloat16)`: matrix products in bf16; flowvox's `--precision bf16` and "
+        "`train.mixed_precision: bf16`); f5-tts's own CLI runs fp32 on a CPU.",
+        "",
+        "| shape | task | f5-tts fp32 s | flowvox fp32 s | f5-tts bf16 s | flowvox bf16 s "
+        "| f5-tts / flowvox, fp32 | f5-tts / flowvox, bf16 | f5-tts fp32 / flowvox bf16 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    memory = [
+        "",
+        "Peak memory, MiB:",
+        "",
+        "| shape | task | f5-tts fp32 | flowvox fp32 | f5-tts bf16 | flowvox bf16 |",
+        "|---|---|---|---|---|---|",
+    ]
+    keys = ("f5-tts", "flowvox", "f5-tts bf16", "flowvox bf16")
     for name, figures in results["speed"].items():
         for task, label in (("infer", "inference 10 s"), ("train", "training step")):
-            f5, fv = figures[task]["f5-tts"], figures[task]["flowvox"]
-
-            def mb(t) -> str:
-                return "n/a" if t.peak_mb is None else f"{t.peak_mb:.0f}"
-
+            t = figures[task]
+            f5, fv, f5b, fvb = (t[k].median for k in keys)
             lines.append(
-                f"| {name} | {label} | {f5.median:.2f} | {fv.median:.2f} | "
-                f"{f5.median / fv.median:.2f} | {mb(f5)} | {mb(fv)} |"
+                f"| {name} | {label} | {f5:.2f} | {fv:.2f} | {f5b:.2f} | {fvb:.2f} "
+                f"| {f5 / fv:.2f} | {f5b / fvb:.2f} | {f5 / fvb:.2f} |"
+            )
+            memory.append(
+                f"| {name} | {label} | " + " | ".join(_mb(t[k].peak_mb) for k in keys) + " |"
             )
     rtf = [
         f"{name}: f5-tts {figures['infer']['f5-tts'].median / 10:.2f}, "
-        f"flowvox {figures['infer']['flowvox'].median / 10:.2f}"
+        f"flowvox {figures['infer']['flowvox'].median / 10:.2f}, "
+        f"flowvox bf16 {figures['infer']['flowvox bf16'].median / 10:.2f}"
         for name, figures in results["speed"].items()
     ]
+    lines += memory
     lines += ["", f"RTF (compute s / 10 s of generated audio, mel only): {'; '.join(rtf)}."]
     return lines
+
+
+def _mb(peak: float | None) -> str:
+    return "n/a" if peak is None else f"{peak:.0f}"
 
 
 def header_lines() -> list[str]:

@@ -73,7 +73,7 @@ class TrainConfig:
     progress_bar: bool = True
     # hardware
     device: Literal["auto", "cpu"] = "auto"  # auto: the GPU Accelerate picks, else CPU
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # GPU only; CPU always runs fp32
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # autocast; fp16 on GPU only
     fsdp: bool = False  # FSDP2 sharding via Accelerate (one trainable module, one group)
 
     def check(self) -> None:

@@ -194,6 +194,35 @@ def test_export_holds_ema_weights_and_config(tmp_path):
     assert_same_nested(exported, {k.removeprefix("model."): v for k, v in weights.items()})
 
 
+def output_dtypes_of_fit(run) -> tuple[set, dict]:
+    """Dtypes the toy model's first linear gave during ``Trainer(run).fit()`` (Accelerate
+    hands the whole model's output back in float32); exported tensors."""
+    trainer = Trainer(run)
+    seen = set()
+    first = trainer.acc.unwrap_model(trainer.modules["model"])[0]
+    first.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    result = trainer.fit()
+    return seen, load_file(result.export_dir / "model.safetensors")
+
+
+def test_bf16_mixed_precision_autocasts_on_cpu_and_keeps_fp32_weights(tmp_path):
+    seen, exported = output_dtypes_of_fit(
+        make_run(tmp_path / "bf16", train={"max_steps": 8, "mixed_precision": "bf16"})
+    )
+    assert seen == {torch.bfloat16}
+    assert {t.dtype for t in exported.values()} == {torch.float32}
+    assert all(torch.isfinite(t).all() for t in exported.values())
+    # the next Accelerator in this process may use another precision
+    seen, fp32 = output_dtypes_of_fit(make_run(tmp_path / "fp32", train={"max_steps": 8}))
+    assert seen == {torch.float32}
+    # same data, seed and steps: bf16 lands near the fp32 run, not on it
+    for name, tensor in fp32.items():
+        assert not torch.equal(tensor, exported[name])
+        assert torch.allclose(tensor, exported[name], atol=0.05), name
+    with pytest.raises(FlowvoxError, match="fp16 needs a CUDA GPU; on CPU use bf16"):
+        Trainer(make_run(tmp_path / "fp16", train={"mixed_precision": "fp16"}))
+
+
 def test_tensorboard_scalars_and_media_from_ema(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
