@@ -59,7 +59,8 @@ def add_bench_parser(verbs: argparse._SubParsersAction, formatter_class: type) -
     bench.add_argument("--cfg", type=float, default=2.0, help="guidance weight (default: 2)")
     bench.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32",
-        help="synthesis precision (see `flowvox speak --help`; default: fp32)",
+        help="precision of synthesis (see `flowvox speak --help`) and of the training step "
+        "(bf16: train.mixed_precision bf16, autocast); default: fp32",
     )  # fmt: skip
     bench.add_argument("--lines", type=int, default=24, help="lines spoken (default: 24)")
     bench.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default: 2)")
@@ -111,6 +112,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> None:
+    import torch
+
     from flowvox.bench.flops import measure_matmul_peak
     from flowvox.bench.report import render
     from flowvox.bench.setup import build_synthesizer
@@ -119,7 +122,8 @@ def run_bench(args: argparse.Namespace) -> None:
     shapes = [_shape(s) for s in args.train_shape]
     set_threads(args)
     built = build_synthesizer(args.model, args.preset, args.vocoder, args.device)
-    peak = measure_matmul_peak(args.device)
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    peak = measure_matmul_peak(args.device, dtype=dtype)  # MFU against the run's own precision
     print(f"flowvox bench: {built.name}; matmul peak {peak.describe()}", flush=True)
     synthesis, training = [], []
     if "synthesis" not in args.skip:
@@ -128,13 +132,16 @@ def run_bench(args: argparse.Namespace) -> None:
         from flowvox.bench.training import measure_training
 
         for b, n in shapes:
-            row = measure_training(built.trainable(), b, n, args.train_steps, args.device)
+            row = measure_training(
+                built.trainable(), b, n, args.train_steps, args.device, args.precision
+            )
             print(f"training {b}x{n}: {row.step_seconds:.3f} s/step", flush=True)
             training.append(row)
     conditions = [
         f"- Model: {built.name}",
         f"- Vocoder: {built.vocoder_name}",
-        f"- Synthesis: {args.precision}, CFG w = {args.cfg:g} (one doubled batch per step), "
+        f"- Precision: {args.precision} (synthesis and training step)",
+        f"- Synthesis: CFG w = {args.cfg:g} (one doubled batch per step), "
         "Euler, sway -1; "
         f"{args.lines} WordNet lines (both passes), {args.rounds} interleaved rounds; "
         "voice prompt: 3 s synthetic speech-like clip",

@@ -3,7 +3,9 @@
 # b: batch, n: mel frames, f: mel bins, l: text tokens
 One step = the family's training loss on a random (b, n) batch (text of n / 6 tokens, about
 the corpus's characters per frame), backward, gradient clipping and an AdamW update: what
-``flowvox train`` does per optimizer step, without data loading. The model FLOPs of one step
+``flowvox train`` does per optimizer step, without data loading. With precision "bf16" the
+loss is computed under bfloat16 autocast, as ``train.mixed_precision: bf16`` does (weights,
+gradients and the optimizer stay float32). The model FLOPs of one step
 (forward and backward) are counted once; MFU = FLOPs / step seconds / matmul peak.
 """
 
@@ -55,11 +57,22 @@ def _loss_fn(model: nn.Module, batch: int, frames: int, device: str):
 
 
 def measure_training(
-    model: nn.Module, batch: int, frames: int, steps: int = 5, device: str = "cpu"
+    model: nn.Module,
+    batch: int,
+    frames: int,
+    steps: int = 5,
+    device: str = "cpu",
+    precision: str = "fp32",
 ) -> TrainingRow:
-    """Time ``steps`` optimizer steps (after one warm-up step) of ``model`` in train mode."""
+    """Time ``steps`` optimizer steps (after one warm-up step) of ``model`` in train mode;
+    ``precision`` "bf16" autocasts the loss (forward) to bfloat16."""
     model = model.to(device).train()
-    loss_fn = _loss_fn(model, batch, frames, device)
+    compute_loss = _loss_fn(model, batch, frames, device)
+    device_type = torch.device(device).type
+
+    def loss_fn() -> torch.Tensor:
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return compute_loss()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:

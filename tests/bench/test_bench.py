@@ -95,3 +95,17 @@ def test_training_row_counts_forward_and_backward(built):
     assert row.frames_per_s == pytest.approx(32 / row.step_seconds)
     # the synthesizer's own model was not trained
     assert not built.synth.model.training
+
+
+def test_training_step_in_bf16_autocasts_the_forward_and_keeps_fp32_weights(built):
+    model = built.trainable()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    seen = set()
+    for layer in linears:
+        layer.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    before = [p.detach().clone() for p in model.parameters()]
+    row = measure_training(model, batch=1, frames=32, steps=1, precision="bf16")
+    assert seen == {torch.bfloat16}
+    assert row.step_seconds > 0 and row.flops > 0
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
