@@ -73,6 +73,7 @@ def measure_training(
     def loss_fn() -> torch.Tensor:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             return compute_loss()
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:

@@ -34,9 +34,7 @@ def build_accelerator(cfg: TrainConfig):
         )
     plugin = FullyShardedDataParallelPlugin(fsdp_version=2) if cfg.fsdp else None
     if cfg.mixed_precision == "fp16" and cpu:
-        raise FlowvoxError(
-            "train.mixed_precision fp16 needs a CUDA GPU; on CPU use bf16 or no"
-        )
+        raise FlowvoxError("train.mixed_precision fp16 needs a CUDA GPU; on CPU use bf16 or no")
     _forget_other_precision(cfg.mixed_precision)
     accelerator = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision, fsdp_plugin=plugin)
     if cfg.fsdp and not accelerator.is_fsdp2:
