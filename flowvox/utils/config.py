@@ -8,8 +8,10 @@ reads the YAML, applies the overrides, and builds ``Cls``; every mistake is a on
 - a missing key without a default says how to set it;
 - a value of the wrong type names the expected type. Types checked: ``bool``, ``int``,
   ``float`` (an int is accepted, and so is a numeric string such as ``1e-4``, which YAML 1.1
-  reads as text), ``str``, ``Path``, ``None``, ``X | None`` and other unions, ``Literal``,
-  ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, nested dataclasses and ``Any``.
+  reads as text), ``str``, ``Path``, ``None``, ``X | None`` and other unions, ``Literal``
+  (a YAML 1.1 boolean stands for the choice it was spelt as: ``no``, ``off``, ``yes``, ``on``,
+  as in ``--set train.mixed_precision=no``), ``list[X]``, ``tuple[X, ...]``,
+  ``dict[str, X]``, nested dataclasses and ``Any``.
 
 ``config_to_dict`` gives plain JSON-able data and ``config_from_dict`` inverts it, so a
 config saved with a checkpoint (``save_config_json``) rebuilds the same object.
@@ -224,6 +226,10 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
     if origin is typing.Literal:
         if value in args and type(value) in {type(a) for a in args}:
             return value
+        if isinstance(value, bool):
+            spelt = [a for a in args if isinstance(a, str) and a.lower() in YAML_BOOLS[value]]
+            if len(spelt) == 1:
+                return spelt[0]
         raise _type_error(key, "one of " + ", ".join(repr(a) for a in args), value)
     if origin in (list, Sequence, tuple):
         if not isinstance(value, (list, tuple)):
@@ -284,6 +290,10 @@ def _unknown_key_message(key: str, fields: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(name, list(fields), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"config key '{key}' is unknown{hint}; allowed keys here: {', '.join(fields)}"
+
+
+# the words YAML 1.1 reads as False / True, for Literal choices spelt like them
+YAML_BOOLS = {False: ("no", "off", "false", "n"), True: ("yes", "on", "true", "y")}
 
 
 def _type_error(key: str, expected: str, value: Any) -> FlowvoxError:

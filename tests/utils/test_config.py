@@ -74,6 +74,23 @@ def test_dotted_overrides_parse_yaml_scalars_and_lists(tmp_path):
     assert parse_override("a=") == (["a"], "")
 
 
+@dataclass
+class Switches:
+    mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"
+    mode: Literal["on", "off", "auto"] = "auto"
+
+
+def test_yaml_booleans_stand_for_the_literal_choice_spelt_like_them(tmp_path):
+    path = write(tmp_path, "mode: off\n")  # YAML 1.1: False
+    config = load_config(Switches, path, ["mixed_precision=no"])
+    assert config == Switches(mixed_precision="no", mode="off")
+    assert load_config(Switches, path, ["mode=on"]).mode == "on"
+    with pytest.raises(FlowvoxError, match="'mixed_precision': expected one of"):
+        load_config(Switches, path, ["mixed_precision=yes"])  # no choice spelt "yes"
+    with pytest.raises(FlowvoxError, match="'kind': expected one of 'a', 'b'"):
+        load_config(Outer, write(tmp_path, "depth: 1\n"), ["kind=no"])
+
+
 def test_round_trip_through_json(tmp_path):
     config = config_from_dict(Outer, {"depth": 2, "inner": {"name": "n"}, "table": {"k": 3}})
     save_config_json(config, tmp_path / "config.json")
