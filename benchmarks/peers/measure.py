@@ -1,16 +1,18 @@
 """Timing and memory helpers for side-by-side peer benchmarks (one process, CPU).
 
-Time: each contender runs once to warm up, then ``rounds`` times, interleaved (the order
-alternates every round so neither always runs second); the median wall time is reported.
+Time: each contender runs once to warm up, once under the memory probe, then ``rounds``
+times, interleaved (the order alternates every round so neither always runs second); the
+median wall time is reported.
 Memory: growth of the resident set during one call, from the kernel's high-water mark:
 ``/proc/self/clear_refs`` ← 5 resets VmHWM to the current VmRSS, then
 peak = VmHWM after the call − VmRSS before it. glibc keeps freed blocks for reuse, so during
 that probe its mmap threshold is set to 128 KiB (``mallopt``): every larger tensor is then its
-own mapping, returned on free, and one contender's freed memory cannot hide the other's.
-The timed calls run with the threshold at 32 MiB, the ceiling glibc's own dynamic threshold
-grows to in a long-running process: a 128 KiB threshold maps and faults in every activation
-afresh, which slowed bf16 sampling by a third and fp32 by 6 % in a test and is not how
-either package runs.
+own mapping, returned on free, and one contender's freed memory cannot hide the other's;
+``malloc_trim(0)`` first hands back the free heap pages earlier calls left resident (without
+it a warmed-up call reuses them and shows no growth at all). The timed calls run with the
+threshold at 32 MiB, the ceiling glibc's own dynamic threshold grows to in a long-running
+process: a 128 KiB threshold maps and faults in every activation afresh, which slowed bf16
+sampling by a third and fp32 by 6 % in a test and is not how either package runs.
 """
 
 from __future__ import annotations
@@ -32,10 +34,15 @@ PROBE_MMAP_BYTES = 128 * 1024
 TIMED_MMAP_BYTES = 32 * 1024 * 1024
 
 
-def set_mmap_threshold(size: int) -> bool:
-    """glibc ``mallopt(M_MMAP_THRESHOLD, size)``; False where there is no glibc."""
+def set_mmap_threshold(size: int, trim: bool = False) -> bool:
+    """glibc ``mallopt(M_MMAP_THRESHOLD, size)``, then ``malloc_trim(0)`` with ``trim``;
+    False where there is no glibc."""
     try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, size))
+        libc = ctypes.CDLL("libc.so.6")
+        done = bool(libc.mallopt(M_MMAP_THRESHOLD, size))
+        if done and trim:
+            libc.malloc_trim(0)
+        return done
     except (OSError, AttributeError):
         return False
 
@@ -62,7 +69,7 @@ def peak_rss_growth_mb(fn: Callable[[], object]) -> float | None:
     except OSError:
         fn()
         return None
-    if not set_mmap_threshold(PROBE_MMAP_BYTES):
+    if not set_mmap_threshold(PROBE_MMAP_BYTES, trim=True):
         fn()
         return None
     try:
@@ -77,8 +84,11 @@ def peak_rss_growth_mb(fn: Callable[[], object]) -> float | None:
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, Timing]:
-    """Warm-up (with the memory probe), then ``rounds`` timed calls each, alternating order
-    (mmap threshold 32 MiB)."""
+    """One warm-up call each, one call each under the memory probe (a call's first run holds
+    one-off allocations), then ``rounds`` timed calls each, alternating order (mmap threshold
+    32 MiB)."""
+    for fn in contenders.values():
+        fn()
     peaks = {name: peak_rss_growth_mb(fn) for name, fn in contenders.items()}
     runs: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
