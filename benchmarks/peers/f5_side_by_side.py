@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from benchmarks.peers import f5_pair
 from benchmarks.peers.f5_peer import import_f5_model
-from benchmarks.peers.measure import interleaved
+from benchmarks.peers.measure import interleaved, memory_pass, merge_peaks, save_peaks
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob, sample_chunks
 from flowvox.models.infill_tts import TrainingDraw, lengths_to_mask, pad_token_ids
@@ -445,6 +445,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (0: no timing)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--memory-json",
+        type=Path,
+        default=None,
+        help="memory pass (MALLOC_MMAP_THRESHOLD_ set): write the peaks here and no report; "
+        "timing pass: merge the peaks from here into the report",
+    )
     parser.add_argument("--out", type=Path, default=None, help="markdown report to write")
     return parser.parse_args(argv)
 
@@ -454,5 +461,11 @@ if __name__ == "__main__":
 
     arguments = parse_args()
     outcome = run(arguments)
-    if arguments.out is not None:
-        write_f5_report(outcome, arguments, arguments.out)
+    if memory_pass():
+        if arguments.memory_json is not None:
+            save_peaks(outcome["speed"], arguments.memory_json)
+    else:
+        if arguments.memory_json is not None and arguments.memory_json.is_file():
+            outcome["speed"] = merge_peaks(outcome["speed"], arguments.memory_json)
+        if arguments.out is not None:
+            write_f5_report(outcome, arguments, arguments.out)

@@ -23,7 +23,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from benchmarks.peers.measure import Timing, interleaved
+from benchmarks.peers.measure import (
+    Timing,
+    interleaved,
+    memory_note,
+    memory_pass,
+    merge_peaks,
+    save_peaks,
+)
 from flowvox.models.aligned_config import AlignedTTSConfig
 from flowvox.models.aligned_tts import AlignedTTS
 from flowvox.nn.mas import monotonic_alignment_search
@@ -293,7 +300,8 @@ def markdown(results: dict, args: argparse.Namespace) -> list[str]:
         f"frames), {PHONES} phones + blanks with fixed even durations, batch 1, Euler NFE "
         f"{args.nfe}, no guidance, vocoder none. Training step: batch 2 padded (6 s and 5 s), "
         "all losses (duration, prior, flow) + backward + clip 1.0 + AdamW; MAS runs inside both. "
-        f"Median of {args.rounds} interleaved rounds; memory: peak RSS growth per call, MiB.",
+        f"Median of {args.rounds} interleaved rounds after one warm-up call each; memory: "
+        f"{memory_note()}.",
         "",
         "| task | implementation | params | s | matcha-tts s / this | peak MiB |",
         "|---|---|---|---|---|---|",
@@ -314,6 +322,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (0: MAS only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--memory-json",
+        type=Path,
+        default=None,
+        help="memory pass (MALLOC_MMAP_THRESHOLD_ set): write the peaks here and no report; "
+        "timing pass: merge the peaks from here into the report",
+    )
     parser.add_argument("--append", type=Path, default=None, help="markdown file to extend")
     return parser.parse_args(argv)
 
@@ -321,7 +336,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse_args()
     outcome = run(arguments)
-    if arguments.append is not None:
+    tasks = {task: outcome[task] for task in ("synth", "train") if task in outcome}
+    if memory_pass():
+        if arguments.memory_json is not None:
+            save_peaks(tasks, arguments.memory_json)
+    elif arguments.memory_json is not None and arguments.memory_json.is_file():
+        outcome.update(merge_peaks(tasks, arguments.memory_json))
+    if arguments.append is not None and not memory_pass():
         with arguments.append.open("a", encoding="utf-8") as handle:
             handle.write("\n".join(markdown(outcome, arguments)) + "\n")
         print(f"appended to {arguments.append}")

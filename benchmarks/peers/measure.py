@@ -1,23 +1,30 @@
 """Timing and memory helpers for side-by-side peer benchmarks (one process, CPU).
 
-Time: each contender runs once to warm up, once under the memory probe, then ``rounds``
-times, interleaved (the order alternates every round so neither always runs second); the
-median wall time is reported.
-Memory: growth of the resident set during one call, from the kernel's high-water mark:
-``/proc/self/clear_refs`` ← 5 resets VmHWM to the current VmRSS, then
-peak = VmHWM after the call − VmRSS before it. glibc keeps freed blocks for reuse, so during
-that probe its mmap threshold is set to 128 KiB (``mallopt``): every larger tensor is then its
-own mapping, returned on free, and one contender's freed memory cannot hide the other's;
-``malloc_trim(0)`` first hands back the free heap pages earlier calls left resident (without
-it a warmed-up call reuses them and shows no growth at all). The timed calls run with the
-threshold at 32 MiB, the ceiling glibc's own dynamic threshold grows to in a long-running
-process: a 128 KiB threshold maps and faults in every activation afresh, which slowed bf16
-sampling by a third and fp32 by 6 % in a test and is not how either package runs.
+Time and memory are measured in two runs of the same script, because what makes the memory
+figure fair slows the timed code down:
+
+- Memory pass (``MALLOC_MMAP_THRESHOLD_`` set in the environment, as run_all.sh does for it):
+  every tensor over the threshold is its own mapping from the process's start, returned on
+  free, so one contender's freed memory cannot hide the other's. Each contender runs once to
+  warm up, then once under the probe: growth of the resident set during the call, from the
+  kernel's high-water mark (``/proc/self/clear_refs`` ← 5 resets VmHWM to the current VmRSS;
+  peak = VmHWM after the call − VmRSS before it). No timed rounds.
+- Timing pass (variable unset: glibc's own dynamic threshold): each contender runs once to
+  warm up, then ``rounds`` times, interleaved (the order alternates every round so neither
+  always runs second); the median wall time is reported. With a 128 KiB threshold every
+  activation is mapped and faulted in afresh, which slowed bf16 sampling by a third and fp32
+  by 6 % in a test. The memory pass's figures are merged in (``save_peaks``/``merge_peaks``).
+
+Probing inside the timing process (lowering the threshold with ``mallopt`` and trimming the
+heap) was tried and dropped: a heap built at the dynamic threshold is reused by the probe, and
+its fragmentation, not the tensors, set the figure (up to 2× the live bytes).
 """
 
 from __future__ import annotations
 
-import ctypes
+import dataclasses
+import json
+import math
 import os
 import platform
 import re
@@ -29,22 +36,12 @@ from pathlib import Path
 
 import torch
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-PROBE_MMAP_BYTES = 128 * 1024
-TIMED_MMAP_BYTES = 32 * 1024 * 1024
+MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
 
 
-def set_mmap_threshold(size: int, trim: bool = False) -> bool:
-    """glibc ``mallopt(M_MMAP_THRESHOLD, size)``, then ``malloc_trim(0)`` with ``trim``;
-    False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        done = bool(libc.mallopt(M_MMAP_THRESHOLD, size))
-        if done and trim:
-            libc.malloc_trim(0)
-        return done
-    except (OSError, AttributeError):
-        return False
+def memory_pass() -> bool:
+    """True in the memory pass (the glibc mmap threshold fixed from the environment)."""
+    return MMAP_ENV in os.environ
 
 
 @dataclass(frozen=True)
@@ -62,34 +59,29 @@ def _status_kb(field: str) -> int | None:
 
 
 def peak_rss_growth_mb(fn: Callable[[], object]) -> float | None:
-    """MiB the resident set grew to at most while ``fn()`` ran (mmap threshold 128 KiB);
-    None off Linux/glibc."""
+    """MiB the resident set grew to at most while ``fn()`` ran; None off Linux."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         fn()
         return None
-    if not set_mmap_threshold(PROBE_MMAP_BYTES, trim=True):
-        fn()
-        return None
-    try:
-        before = _status_kb("VmRSS")
-        fn()
-        peak = _status_kb("VmHWM")
-    finally:
-        set_mmap_threshold(TIMED_MMAP_BYTES)
+    before = _status_kb("VmRSS")
+    fn()
+    peak = _status_kb("VmHWM")
     if before is None or peak is None:
         return None
     return max(peak - before, 0) / 1024.0
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, Timing]:
-    """One warm-up call each, one call each under the memory probe (a call's first run holds
-    one-off allocations), then ``rounds`` timed calls each, alternating order (mmap threshold
-    32 MiB)."""
+    """Memory pass: a warm-up call, then one probed call each (median NaN). Timing pass: a
+    warm-up call each, then ``rounds`` timed calls each in alternating order (peak None)."""
     for fn in contenders.values():
         fn()
-    peaks = {name: peak_rss_growth_mb(fn) for name, fn in contenders.items()}
+    if memory_pass():
+        return {
+            name: Timing(math.nan, (), peak_rss_growth_mb(fn)) for name, fn in contenders.items()
+        }
     runs: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(rounds):
@@ -98,9 +90,40 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dic
             contenders[name]()
             runs[name].append(time.perf_counter() - start)
     return {
-        name: Timing(statistics.median(runs[name]), tuple(runs[name]), peaks[name])
-        for name in contenders
+        name: Timing(statistics.median(runs[name]), tuple(runs[name]), None) for name in contenders
     }
+
+
+def _peaks(tree):
+    """The ``peak_mb`` of every Timing in a nested dict, in the same nesting."""
+    if isinstance(tree, Timing):
+        return tree.peak_mb
+    if isinstance(tree, dict):
+        found = {key: _peaks(value) for key, value in tree.items()}
+        return {key: value for key, value in found.items() if value is not _NONE}
+    return _NONE
+
+
+_NONE = object()
+
+
+def save_peaks(results: dict, path: Path) -> None:
+    """Write the memory pass's peaks (every Timing in ``results``) as JSON."""
+    path.write_text(json.dumps(_peaks(results), indent=1), encoding="utf-8")
+
+
+def merge_peaks(results: dict, path: Path) -> dict:
+    """``results`` with each Timing's ``peak_mb`` taken from ``save_peaks``' file."""
+
+    def merge(tree, peaks):
+        if isinstance(tree, Timing):
+            return dataclasses.replace(tree, peak_mb=peaks if isinstance(peaks, float) else None)
+        if isinstance(tree, dict):
+            peaks = peaks if isinstance(peaks, dict) else {}
+            return {key: merge(value, peaks.get(key)) for key, value in tree.items()}
+        return tree
+
+    return merge(results, json.loads(path.read_text(encoding="utf-8")))
 
 
 def hardware_line() -> str:
@@ -121,6 +144,6 @@ def hardware_line() -> str:
 
 def memory_note() -> str:
     return (
-        "peak RSS growth per call (glibc mmap threshold 128 KiB during that probe; "
-        "32 MiB for the timed calls)"
+        f"peak RSS growth of one warmed-up call, MiB, from a separate run with {MMAP_ENV}="
+        f"{os.environ.get(MMAP_ENV, '131072')} (see benchmarks/peers/measure.py)"
     )

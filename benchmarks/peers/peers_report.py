@@ -73,9 +73,8 @@ def speed_lines(results: dict, args: argparse.Namespace) -> list[str]:
         f"({total} and {frames['gen']} frames), forward + loss + backward + clip 1.0 + AdamW, "
         "each side's own random draws; flowvox at its default `hide_padding=True` (padding "
         "masked in attention), f5-tts without a mask in attention. "
-        f"Median of {args.rounds} interleaved rounds after one warm-up call and one memory-probe "
-        "call each; memory: "
-        f"{memory_note()}, MiB. Ratio > 1: flowvox faster.",
+        f"Median of {args.rounds} interleaved rounds after one warm-up call each; memory: "
+        f"{memory_note()}. Ratio > 1: flowvox faster.",
         "",
         'Each side also runs under bfloat16 autocast (`torch.autocast("cpu", '
         "torch.bfloat16)`: matrix products in bf16; flowvox's `--precision bf16` and "

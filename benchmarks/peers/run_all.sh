@@ -6,8 +6,9 @@
 #   benchmarks/peers/run_all.sh             # full run (about 20 min on a busy 2-core CPU)
 #   benchmarks/peers/run_all.sh --quick     # equivalence checks + one timed round, small inputs
 #
-# Threads: THREADS (default 1: one core is left to whatever else runs). Memory is probed with
-# glibc's mmap threshold lowered, timings with it raised (benchmarks/peers/measure.py).
+# Threads: THREADS (default 1: one core is left to whatever else runs). The f5 and matcha pairs
+# run twice: a memory pass with MALLOC_MMAP_THRESHOLD_ fixed, then the timing pass without it,
+# which writes the report with the memory pass's peaks merged in (benchmarks/peers/measure.py).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,9 +31,16 @@ PEERS_VENV="$VENV" "$ROOT/benchmarks/peers/setup_peers.sh"
 export OMP_NUM_THREADS="$THREADS"
 cd "$ROOT"
 PY="$VENV/bin/python"
-"$PY" -m benchmarks.peers.f5_side_by_side "${F5_ARGS[@]}" --threads "$THREADS" --out "$OUT"
+MEM="$(mktemp -d)"
+trap 'rm -rf "$MEM"' EXIT
+MALLOC_MMAP_THRESHOLD_=131072 "$PY" -m benchmarks.peers.f5_side_by_side "${F5_ARGS[@]}" \
+	--threads "$THREADS" --memory-json "$MEM/f5.json"
+"$PY" -m benchmarks.peers.f5_side_by_side "${F5_ARGS[@]}" --threads "$THREADS" \
+	--memory-json "$MEM/f5.json" --out "$OUT"
+MALLOC_MMAP_THRESHOLD_=131072 "$PY" -m benchmarks.peers.matcha_side_by_side "${MATCHA_ARGS[@]}" \
+	--threads "$THREADS" --memory-json "$MEM/matcha.json"
 "$PY" -m benchmarks.peers.matcha_side_by_side "${MATCHA_ARGS[@]}" --threads "$THREADS" \
-	--append "$OUT"
+	--memory-json "$MEM/matcha.json" --append "$OUT"
 "$PY" benchmarks/vocoder_speed.py --only vocos "${VOCOS_ARGS[@]}" --threads "$THREADS" \
 	--out "$VOCOS_OUT"
 {
