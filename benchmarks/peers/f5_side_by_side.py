@@ -14,6 +14,10 @@ release file and loaded by both (see ``f5_pair``). Checks, all fp32 on CPU:
      step (forward + backward + AdamW, batch 2 padded), interleaved medians, peak memory;
      each side in fp32 and under bfloat16 autocast;
   e. bf16: (b) with both sides under autocast, and each side's bf16 mel against its fp32 one.
+``--device cuda`` runs the timings (d) on a GPU after the checks ran on the CPU, each call
+synchronised, memory from ``torch.cuda.max_memory_allocated``; ``--bulk B`` adds one batch of
+B copies of the inference line. The CUDA path has not run yet (no GPU was lent when it was
+written); on the CPU both options are exercised.
 When a forward differs, the modules of the common tree are compared one by one and the
 first differing one is named.
 
@@ -172,10 +176,14 @@ def forward_checks(pair: Pair, seed: int, n: int = 300) -> list[Check]:
     return checks
 
 
-def sample_f5(pair: Pair, ref: Tensor, text: str, total: int, nfe: int, cfg: float, seed: int):
+def sample_f5(
+    pair: Pair, ref: Tensor, text: str, total: int, nfe: int, cfg: float, seed: int, batch: int = 1
+):
+    """f5-tts ``CFM.sample`` of ``batch`` copies of one line (one noise draw for the batch);
+    the first item's generated frames (g, f)."""
     out, _ = pair.f5.sample(
-        cond=ref[None],
-        text=[text],
+        cond=ref[None].expand(batch, -1, -1),
+        text=[text] * batch,
         duration=total,
         steps=nfe,
         cfg_strength=cfg,
@@ -187,11 +195,21 @@ def sample_f5(pair: Pair, ref: Tensor, text: str, total: int, nfe: int, cfg: flo
 
 
 def sample_flowvox(
-    pair: Pair, ref: Tensor, text: str, total: int, nfe: int, cfg: float, seed: int
+    pair: Pair,
+    ref: Tensor,
+    text: str,
+    total: int,
+    nfe: int,
+    cfg: float,
+    seed: int,
+    batch: int = 1,
 ) -> Tensor:
-    job = ChunkJob(ref, pair.tokenizer.encode(text), total, seed)
+    """flowvox ``sample_chunks`` of ``batch`` copies of one line (seeds ``seed`` + i), padded
+    into one batch; the first item's generated frames (g, f)."""
+    ids = pair.tokenizer.encode(text)
+    jobs = [ChunkJob(ref, ids, total, seed + i) for i in range(batch)]
     options = SynthesisOptions(nfe=nfe, cfg=cfg, sway=-1.0, seed=seed)
-    return sample_chunks(pair.flowvox, [job], options).mels[0]
+    return sample_chunks(pair.flowvox, jobs, options).mels[0]
 
 
 def sampling_check(pair: Pair, seed: int, nfe: int, cfg: float) -> Check:
@@ -272,15 +290,15 @@ PRECISIONS = ("fp32", "bf16")
 SIDES = ("f5-tts", "flowvox")
 
 
-def in_precision(fn, precision: str):
-    """``fn`` as is ("fp32"), or run under CPU bfloat16 autocast ("bf16": matrix products in
+def in_precision(fn, precision: str, device_type: str = "cpu"):
+    """``fn`` as is ("fp32"), or run under bfloat16 autocast ("bf16": matrix products in
     bfloat16, what flowvox's ``--precision bf16`` and ``train.mixed_precision: bf16`` do, and
     what either side gets from ``torch.autocast``)."""
     if precision == "fp32":
         return fn
 
     def run():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
             return fn()
 
     return run
@@ -330,40 +348,57 @@ def bf16_checks(pair: Pair, seed: int, nfe: int, cfg: float) -> list[Check]:
     return checks
 
 
-def speed(pair: Pair, seed: int, nfe: int, cfg: float, rounds: int) -> dict[str, dict]:
-    """(d): inference of a 10 s target and one training step, both implementations, each in
-    fp32 and under bf16 autocast; one interleaved run per task."""
+def speed(
+    pair: Pair, seed: int, nfe: int, cfg: float, rounds: int, device: str = "cpu", bulk: int = 0
+) -> dict[str, dict]:
+    """(d): inference of a 10 s target, one training step and, with ``bulk`` > 0, one batch of
+    ``bulk`` 10 s targets; both implementations, each in fp32 and under bf16 autocast; one
+    interleaved run per task, on ``device``."""
     ref_frames, gen_frames = round(2 * FRAMES_PER_SECOND), round(10 * FRAMES_PER_SECOND)
     total = ref_frames + gen_frames
     g = torch.Generator().manual_seed(seed)
-    ref = torch.randn(ref_frames, 100, generator=g) - 4.0
+    ref = (torch.randn(ref_frames, 100, generator=g) - 4.0).to(device)
     text = REF_TEXT + " " + GEN_TEXT
-    samplers = {"f5-tts": sample_f5, "flowvox": sample_flowvox}
 
-    def infer(side: str):
+    def infer(side: str, batch: int):
         def run():
             with torch.no_grad():
-                return samplers[side](pair, ref, text, total, nfe, cfg, seed)
+                if side == "f5-tts":
+                    return sample_f5(pair, ref, text, total, nfe, cfg, seed, batch)
+                return sample_flowvox(pair, ref, text, total, nfe, cfg, seed, batch)
 
         return run
 
     lens = torch.tensor([total, gen_frames])
     mel = torch.randn(2, total, 100, generator=g) * lengths_to_mask(lens, total)[..., None]
     ids = pad_token_ids([pair.tokenizer.encode(text), pair.tokenizer.encode(GEN_TEXT)])
+    lens, mel, ids = lens.to(device), mel.to(device), ids.to(device)
     steps = {
         "f5-tts": training_step_f5(pair, mel, lens, ids),
         "flowvox": training_step_flowvox(pair, mel, lens, ids, seed),
     }
     every = [(side, precision) for precision in PRECISIONS for side in SIDES]
-    return {
-        "infer": interleaved(
-            {contender(sd, pr): in_precision(infer(sd), pr) for sd, pr in every}, rounds
-        ),
-        "train": interleaved(
-            {contender(sd, pr): in_precision(steps[sd], pr) for sd, pr in every}, rounds
-        ),
-        "frames": {"ref": ref_frames, "gen": gen_frames},
+    kind = torch.device(device).type
+
+    def timed(make) -> dict:
+        calls = {contender(sd, pr): in_precision(make(sd), pr, kind) for sd, pr in every}
+        return interleaved(calls, rounds, device)
+
+    out = {
+        "infer": timed(lambda side: infer(side, 1)),
+        "train": timed(lambda side: steps[side]),
+        "frames": {"ref": ref_frames, "gen": gen_frames, "bulk": bulk},
     }
+    if bulk > 0:
+        out["bulk"] = timed(lambda side: infer(side, bulk))
+    return out
+
+
+def move_pair(pair: Pair, device: str) -> Pair:
+    """The pair's three models on ``device`` (the checks run on the CPU before this)."""
+    for name in ("f5", "flowvox", "flowvox_exact_pad"):
+        setattr(pair, name, getattr(pair, name).to(device))
+    return pair
 
 
 def training_step_f5(pair: Pair, mel: Tensor, lens: Tensor, ids: Tensor):
@@ -425,9 +460,12 @@ def run(args: argparse.Namespace) -> dict:
                     f" {check.note}"
                 )
             if args.rounds > 0:
-                results["speed"][name] = speed(pair, args.seed, args.nfe, args.cfg, args.rounds)
-                for task in ("infer", "train"):
-                    timings = results["speed"][name][task]
+                pair = move_pair(pair, args.device)
+                results["speed"][name] = speed(
+                    pair, args.seed, args.nfe, args.cfg, args.rounds, args.device, args.bulk
+                )
+                for task in ("infer", "train", "bulk"):
+                    timings = results["speed"][name].get(task, {})
                     print(
                         f"[{name}] "
                         + ", ".join(f"{key} {t.median:.2f} s" for key, t in timings.items())
@@ -445,6 +483,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (0: no timing)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--device", default="cpu", help="device of the timed runs (checks run on the CPU)"
+    )
+    parser.add_argument(
+        "--bulk",
+        type=int,
+        default=0,
+        metavar="B",
+        help="also time one batch of B 10 s targets (default 0: off; for GPU runs)",
+    )
     parser.add_argument(
         "--memory-json",
         type=Path,

@@ -73,12 +73,18 @@ def peak_rss_growth_mb(fn: Callable[[], object]) -> float | None:
     return max(peak - before, 0) / 1024.0
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, Timing]:
+def interleaved(
+    contenders: dict[str, Callable[[], object]], rounds: int, device: str = "cpu"
+) -> dict[str, Timing]:
     """Memory pass: a warm-up call, then one probed call each (median NaN). Timing pass: a
-    warm-up call each, then ``rounds`` timed calls each in alternating order (peak None)."""
-    for fn in contenders.values():
-        fn()
-    if memory_pass():
+    warm-up call each, then ``rounds`` timed calls each in alternating order (peak None).
+    On CUDA one pass does both: every call is synchronised, and the peak is the growth of
+    ``torch.cuda.max_memory_allocated`` over the warm-up call."""
+    cuda = torch.device(device).type == "cuda"
+    peaks: dict[str, float | None] = {}
+    for name, fn in contenders.items():
+        peaks[name] = peak_cuda_mb(fn) if cuda else _call(fn)
+    if memory_pass() and not cuda:
         return {
             name: Timing(math.nan, (), peak_rss_growth_mb(fn)) for name, fn in contenders.items()
         }
@@ -88,10 +94,27 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dic
         for name in names if r % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             contenders[name]()
+            if cuda:
+                torch.cuda.synchronize()
             runs[name].append(time.perf_counter() - start)
     return {
-        name: Timing(statistics.median(runs[name]), tuple(runs[name]), None) for name in contenders
+        name: Timing(statistics.median(runs[name]), tuple(runs[name]), peaks[name])
+        for name in contenders
     }
+
+
+def _call(fn: Callable[[], object]) -> None:
+    fn()
+
+
+def peak_cuda_mb(fn: Callable[[], object]) -> float:
+    """MiB of CUDA memory allocated at most during ``fn()`` beyond what was allocated before."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20
 
 
 def _peaks(tree):

@@ -25,7 +25,9 @@ def f5_lines(results: dict, args: argparse.Namespace) -> list[str]:
         "## f5-tts 1.1.22 vs flowvox (infilling DiT, same weights)",
         "",
         f"Command: `python -m benchmarks.peers.f5_side_by_side --nfe {args.nfe} --cfg {args.cfg}"
-        f" --rounds {args.rounds} --threads {args.threads} --seed {args.seed}`. Both "
+        f" --rounds {args.rounds} --threads {args.threads} --seed {args.seed}"
+        f"{'' if args.device == 'cpu' else ' --device ' + args.device}"
+        f"{' --bulk ' + str(args.bulk) if args.bulk else ''}`. Both "
         "implementations run in one process (the peers venv holds flowvox editable and the "
         "f5-tts package; torchaudio is the stand-in of `benchmarks/peers/f5_peer.py`). One "
         "random f5-tts model per shape (zero-init layers filled with N(0, 0.05²)) is saved as an "
@@ -73,8 +75,11 @@ def speed_lines(results: dict, args: argparse.Namespace) -> list[str]:
         f"({total} and {frames['gen']} frames), forward + loss + backward + clip 1.0 + AdamW, "
         "each side's own random draws; flowvox at its default `hide_padding=True` (padding "
         "masked in attention), f5-tts without a mask in attention. "
+        f"Bulk (with --bulk B): one batch of B copies of the inference line. Device: "
+        f"{_device_name(args.device)}. "
         f"Median of {args.rounds} interleaved rounds after one warm-up call each; memory: "
-        f"{memory_note()}. Ratio > 1: flowvox faster.",
+        f"{memory_note() if args.device == 'cpu' else 'growth of CUDA max_memory_allocated'}. "
+        "Ratio > 1: flowvox faster.",
         "",
         'Each side also runs under bfloat16 autocast (`torch.autocast("cpu", '
         "torch.bfloat16)`: matrix products in bf16; flowvox's `--precision bf16` and "
@@ -93,7 +98,10 @@ def speed_lines(results: dict, args: argparse.Namespace) -> list[str]:
     ]
     keys = ("f5-tts", "flowvox", "f5-tts bf16", "flowvox bf16")
     for name, figures in results["speed"].items():
-        for task, label in (("infer", "inference 10 s"), ("train", "training step")):
+        tasks = [("infer", "inference 10 s"), ("train", "training step")]
+        if "bulk" in figures:
+            tasks.append(("bulk", f"bulk {figures['frames']['bulk']} × 10 s"))
+        for task, label in tasks:
             t = figures[task]
             f5, fv, f5b, fvb = (t[k].median for k in keys)
             lines.append(
@@ -112,6 +120,14 @@ def speed_lines(results: dict, args: argparse.Namespace) -> list[str]:
     lines += memory
     lines += ["", f"RTF (compute s / 10 s of generated audio, mel only): {'; '.join(rtf)}."]
     return lines
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
 
 
 def _mb(peak: float | None) -> str:
