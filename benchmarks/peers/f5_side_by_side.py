@@ -21,7 +21,8 @@ written); on the CPU both options are exercised.
 When a forward differs, the modules of the common tree are compared one by one and the
 first differing one is named.
 
-    benchmarks/.peers-venv/bin/python -m benchmarks.peers.f5_side_by_side  [--quick]
+    benchmarks/.peers-venv/bin/python -m benchmarks.peers.f5_side_by_side [--shapes tiny] \
+        [--device cuda --bulk 16] [--out benchmarks/results/peers_gpu.md]
 """
 
 from __future__ import annotations
