@@ -38,7 +38,12 @@ from torch import Tensor, nn
 
 from benchmarks.peers import f5_pair
 from benchmarks.peers.f5_peer import import_f5_model
-from benchmarks.peers.measure import interleaved, memory_pass, merge_peaks, save_peaks
+from benchmarks.peers.measure import (
+    add_memory_json_option,
+    exchange_peaks,
+    interleaved,
+    memory_pass,
+)
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob, sample_chunks
 from flowvox.models.infill_tts import TrainingDraw, lengths_to_mask, pad_token_ids
@@ -494,13 +499,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="B",
         help="also time one batch of B 10 s targets (default 0: off; for GPU runs)",
     )
-    parser.add_argument(
-        "--memory-json",
-        type=Path,
-        default=None,
-        help="memory pass (MALLOC_MMAP_THRESHOLD_ set): write the peaks here and no report; "
-        "timing pass: merge the peaks from here into the report",
-    )
+    add_memory_json_option(parser)
     parser.add_argument("--out", type=Path, default=None, help="markdown report to write")
     return parser.parse_args(argv)
 
@@ -510,11 +509,6 @@ if __name__ == "__main__":
 
     arguments = parse_args()
     outcome = run(arguments)
-    if memory_pass():
-        if arguments.memory_json is not None:
-            save_peaks(outcome["speed"], arguments.memory_json)
-    else:
-        if arguments.memory_json is not None and arguments.memory_json.is_file():
-            outcome["speed"] = merge_peaks(outcome["speed"], arguments.memory_json)
-        if arguments.out is not None:
-            write_f5_report(outcome, arguments, arguments.out)
+    outcome["speed"] = exchange_peaks(outcome["speed"], arguments.memory_json)
+    if arguments.out is not None and not memory_pass():
+        write_f5_report(outcome, arguments, arguments.out)

@@ -25,11 +25,11 @@ from torch import Tensor, nn
 
 from benchmarks.peers.measure import (
     Timing,
+    add_memory_json_option,
+    exchange_peaks,
     interleaved,
     memory_note,
     memory_pass,
-    merge_peaks,
-    save_peaks,
 )
 from flowvox.models.aligned_config import AlignedTTSConfig
 from flowvox.models.aligned_tts import AlignedTTS
@@ -322,13 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (0: MAS only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--memory-json",
-        type=Path,
-        default=None,
-        help="memory pass (MALLOC_MMAP_THRESHOLD_ set): write the peaks here and no report; "
-        "timing pass: merge the peaks from here into the report",
-    )
+    add_memory_json_option(parser)
     parser.add_argument("--append", type=Path, default=None, help="markdown file to extend")
     return parser.parse_args(argv)
 
@@ -337,11 +331,7 @@ if __name__ == "__main__":
     arguments = parse_args()
     outcome = run(arguments)
     tasks = {task: outcome[task] for task in ("synth", "train") if task in outcome}
-    if memory_pass():
-        if arguments.memory_json is not None:
-            save_peaks(tasks, arguments.memory_json)
-    elif arguments.memory_json is not None and arguments.memory_json.is_file():
-        outcome.update(merge_peaks(tasks, arguments.memory_json))
+    outcome.update(exchange_peaks(tasks, arguments.memory_json))
     if arguments.append is not None and not memory_pass():
         with arguments.append.open("a", encoding="utf-8") as handle:
             handle.write("\n".join(markdown(outcome, arguments)) + "\n")

@@ -22,6 +22,7 @@ its fragmentation, not the tensors, set the figure (up to 2× the live bytes).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -81,13 +82,17 @@ def interleaved(
     On CUDA one pass does both: every call is synchronised, and the peak is the growth of
     ``torch.cuda.max_memory_allocated`` over the warm-up call."""
     cuda = torch.device(device).type == "cuda"
-    peaks: dict[str, float | None] = {}
-    for name, fn in contenders.items():
-        peaks[name] = peak_cuda_mb(fn) if cuda else _call(fn)
-    if memory_pass() and not cuda:
-        return {
-            name: Timing(math.nan, (), peak_rss_growth_mb(fn)) for name, fn in contenders.items()
-        }
+    if cuda:
+        peaks = {name: peak_cuda_mb(fn) for name, fn in contenders.items()}  # the warm-up
+    else:
+        for fn in contenders.values():
+            fn()
+        if memory_pass():
+            return {
+                name: Timing(math.nan, (), peak_rss_growth_mb(fn))
+                for name, fn in contenders.items()
+            }
+        peaks = dict.fromkeys(contenders)
     runs: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(rounds):
@@ -101,10 +106,6 @@ def interleaved(
         name: Timing(statistics.median(runs[name]), tuple(runs[name]), peaks[name])
         for name in contenders
     }
-
-
-def _call(fn: Callable[[], object]) -> None:
-    fn()
 
 
 def peak_cuda_mb(fn: Callable[[], object]) -> float:
@@ -149,6 +150,29 @@ def merge_peaks(results: dict, path: Path) -> dict:
     return merge(results, json.loads(path.read_text(encoding="utf-8")))
 
 
+def add_memory_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--memory-json PATH``: where the memory pass leaves its peaks for the timing pass."""
+    parser.add_argument(
+        "--memory-json",
+        type=Path,
+        default=None,
+        help="memory pass (MALLOC_MMAP_THRESHOLD_ set): write the peaks here and no report; "
+        "timing pass: merge the peaks from here into the report",
+    )
+
+
+def exchange_peaks(timings: dict, path: Path | None) -> dict:
+    """Memory pass: save the peaks of ``timings`` to ``path``. Timing pass: ``timings`` with
+    the peaks from ``path`` merged in (unchanged when there is no such file)."""
+    if memory_pass():
+        if path is not None:
+            save_peaks(timings, path)
+        return timings
+    if path is not None and path.is_file():
+        return merge_peaks(timings, path)
+    return timings
+
+
 def hardware_line() -> str:
     """CPU model, logical cores, torch threads, torch version."""
     cpu = platform.processor() or "unknown CPU"
@@ -167,6 +191,6 @@ def hardware_line() -> str:
 
 def memory_note() -> str:
     return (
-        f"peak RSS growth of one warmed-up call, MiB, from a separate run with {MMAP_ENV}="
-        f"{os.environ.get(MMAP_ENV, '131072')} (see benchmarks/peers/measure.py)"
+        f"peak RSS growth of one warmed-up call, MiB, from a separate run with {MMAP_ENV} "
+        "fixed (benchmarks/peers/run_all.sh, measure.py)"
     )
