@@ -1,6 +1,6 @@
 """Corpus build speed: hours of audio built per minute of wall time on this machine.
 
-    python benchmarks/corpus_speed.py --utterances 600   # writes benchmarks/results/corpus_speed.md
+    python -m benchmarks.corpus_speed --utterances 600   # writes benchmarks/results/corpus_speed.md
 
 Builds into a temporary folder with the standard English voices and all cores, then builds
 again to time a resume that has nothing left to do.
@@ -32,7 +32,7 @@ def main() -> None:
         "# Corpus build speed",
         "",
         f"Machine: {os.cpu_count()} cores ({platform.machine()}), workers {args.workers}, "
-        f"standard English voices, 24 kHz. `python benchmarks/corpus_speed.py "
+        f"standard English voices, 24 kHz. `python -m benchmarks.corpus_speed "
         f"--utterances {args.utterances}`.",
         "",
         f"- built {first.built} utterances, {first.built_hours:.3f} h of audio in "

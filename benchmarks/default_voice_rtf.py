@@ -1,6 +1,6 @@
 """End-to-end RTF of the bundled default voice: `Synthesizer.speak` with the model loaded.
 
-    python benchmarks/default_voice_rtf.py --threads 2 --nfe 4 8 16 32 \\
+    python -m benchmarks.default_voice_rtf --threads 2 --nfe 4 8 16 32 \\
         --out benchmarks/results/default_voice_rtf.md
 
 What `flowvox speak "..."` does after loading, timed per sentence: text -> phonemes -> the
@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from flowvox.bench.report import hardware_lines
+from flowvox.infer import Synthesizer
+from flowvox.infer.model_dir import BUNDLED_DIR, named_voices, sampling_defaults
+from flowvox.vocoders import GriffinLim
 
-from flowvox.bench.report import hardware_lines  # noqa: E402
-from flowvox.infer import Synthesizer  # noqa: E402
-from flowvox.infer.model_dir import BUNDLED_DIR, named_voices, sampling_defaults  # noqa: E402
-from flowvox.vocoders import GriffinLim  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_sentences(manifest: Path, count: int) -> list[str]:
@@ -39,7 +37,7 @@ def test_sentences(manifest: Path, count: int) -> list[str]:
 
 
 def random_vocos(mel):
-    from flowvox.vocoders.vocos import Vocos, VocosConfig
+    from flowvox.vocoders.vocos.model import Vocos, VocosConfig
 
     torch.manual_seed(0)
     return Vocos(VocosConfig(mel=mel)).eval()
@@ -96,7 +94,7 @@ def main() -> None:
     report = [
         "# End-to-end RTF of the bundled default voice",
         "",
-        "Produced by `python benchmarks/default_voice_rtf.py` (method in its docstring).",
+        "Produced by `python -m benchmarks.default_voice_rtf` (method in its docstring).",
         "",
         *hardware_lines(),
         f"- Model `{args.model}`; voice `{default}` (its {prompt[0].name} as the prompt); "

@@ -1,6 +1,6 @@
 """Wall time of `flowvox eval run`'s judges on N corpus utterances (no synthesis).
 
-    python benchmarks/eval_judges_speed.py --corpus corpus --count 50 --workers 0 1
+    python -m benchmarks.eval_judges_speed --corpus corpus --count 50 --workers 0 1
     # writes benchmarks/results/eval_judges_speed.md
 
 The "generated" audio is the corpus's own audio (a folder of links named by id), so every
@@ -72,7 +72,7 @@ def main() -> None:
         "",
         f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), CPU "
         f"only. {args.note}",
-        f"Command: `python benchmarks/eval_judges_speed.py --corpus {args.corpus} --count "
+        f"Command: `python -m benchmarks.eval_judges_speed --corpus {args.corpus} --count "
         f"{args.count} --workers {' '.join(map(str, args.workers))}`.",
         "",
         f"{len(lines)} utterances, {seconds:.0f} s of audio, judged as 'generated' (links to the "

@@ -1,6 +1,6 @@
 """Speed of batched monotonic alignment search, beside the plain per-item Python loops.
 
-    python benchmarks/mas_speed.py   # prints, and writes benchmarks/results/mas_speed.md
+    python -m benchmarks.mas_speed   # prints, and writes benchmarks/results/mas_speed.md
 
 Batch b = 16, l = 100 tokens, n = 800 frames (≈ 9 s of 24 kHz / hop 256 audio), random
 Gaussian log-likelihoods, full lengths. ``flowvox.nn.mas`` runs the whole batch (median of 5
@@ -102,7 +102,7 @@ def main() -> None:
         f"Machine: {platform.machine()}, {cpu_name()}, "
         f"{torch.get_num_threads()} threads used / {default_threads} default, torch "
         f"{torch.__version__}. Batch {B}, {L} tokens, {N} frames, full lengths, random N(0, 1) "
-        "log-likelihoods. Produced by `python benchmarks/mas_speed.py`. The machine may be "
+        "log-likelihoods. Produced by `python -m benchmarks.mas_speed`. The machine may be "
         "shared with other jobs: compare rows of one run.",
         "",
         *rows,

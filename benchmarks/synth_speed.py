@@ -1,7 +1,7 @@
 """Synthesis speed on this CPU: one line at a time against bulk generation, side by side.
 
-    python benchmarks/synth_speed.py              # full run -> results/synth_speed.md
-    python benchmarks/synth_speed.py --quick      # smoke run (< 60 s), prints only
+    python -m benchmarks.synth_speed              # full run -> results/synth_speed.md
+    python -m benchmarks.synth_speed --quick      # smoke run (< 60 s), prints only
 
 # b: batch, n: mel frames, f: mel bins, s: samples
 For each infill preset (``flowvox/configs/infill/{tiny,small}.yaml``, RANDOM weights: speed
@@ -46,10 +46,10 @@ import flowvox.infer.synthesizer as synthesizer_module
 from flowvox.bench.lines import REF_TEXT, pick_lines, speech_like, stratified
 from flowvox.infer import SynthesisOptions, Synthesizer
 from flowvox.infer.bulk import CPU_BATCH_FRAMES, DEFAULT_BATCH_FRAMES, generate_bulk
-from flowvox.models import InfillTTS, InfillTTSConfig
+from flowvox.models.infill import InfillTTS, InfillTTSConfig
 from flowvox.text import CharTokenizer, build_vocab
 from flowvox.vocoders import Vocos, VocosConfig
-from flowvox.vocoders.contract import griffin_lim_vocoder
+from flowvox.vocoders.pairing import griffin_lim_vocoder
 
 RESULTS = Path(__file__).parent / "results" / "synth_speed.md"
 VOCODERS = {
@@ -326,7 +326,7 @@ def render(args, rows, counts, nfes, lengths, elapsed) -> str:
     lines = [
         "# Synthesis speed: one line at a time vs bulk",
         "",
-        "Produced by `python benchmarks/synth_speed.py` (see its docstring for the method).",
+        "Produced by `python -m benchmarks.synth_speed` (see its docstring for the method).",
         "",
         *hardware(),
         "- Models: flowvox/configs/infill/{"

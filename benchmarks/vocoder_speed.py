@@ -1,13 +1,13 @@
 """Vocoder speed on this CPU: flowvox Vocos against the released vocos package, side by side.
 
     benchmarks/peers/setup_peers.sh                      # once: the peers venv
-    benchmarks/.peers-venv/bin/python benchmarks/vocoder_speed.py   # -> results/vocoder_speed.md
-    python benchmarks/vocoder_speed.py --quick           # smoke run, prints only (~20-40 s)
+    benchmarks/.peers-venv/bin/python -m benchmarks.vocoder_speed   # -> results/vocoder_speed.md
+    python -m benchmarks.vocoder_speed --quick           # smoke run, prints only (~20-40 s)
 
 # b: batch, n: mel frames, f: mel bins, s: samples
 Decodes ``--seconds`` of audio per item at each batch size with flowvox Vocos (vocos-mel-24khz
 shape), the released ``vocos`` 0.1.0 Vocos holding the SAME weights (random-initialised official
-model, perturbed, saved in the release format and loaded with ``Vocos.from_release`` as in
+model, perturbed, saved in the release format and loaded with ``load_vocos_release`` as in
 tests/vocoders/test_vocos_equivalence.py), HiFi-GAN V1/V2/V3 (22.05 kHz, weight norm folded)
 and Griffin-Lim (vocos24k). Weights are random: speed does not depend on their values. Every
 round calls every vocoder once, in a rotated order, after warm-up calls; the table gives the
@@ -33,14 +33,11 @@ from pathlib import Path
 import torch
 import yaml
 
+from flowvox.vocoders import load_vocos_release
 from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
 from flowvox.vocoders.hifigan import HiFiGAN, HiFiGANConfig
-from flowvox.vocoders.vocos import Vocos
-
-try:  # run as `python -m benchmarks.vocoder_speed` from the repository root
-    from benchmarks.peers.vocos_peer import import_vocos_pretrained, release_config
-except ImportError:  # run as `python benchmarks/vocoder_speed.py`: benchmarks/ is on sys.path
-    from peers.vocos_peer import import_vocos_pretrained, release_config
+from flowvox.vocoders.vocos.model import Vocos
+from tests.peers.vocos_peer import import_vocos_pretrained, release_config
 
 RESULTS = Path(__file__).parent / "results" / "vocoder_speed.md"
 FLOWVOX_VOCOS = "flowvox Vocos"
@@ -105,7 +102,7 @@ def vocos_pair(workdir: Path) -> tuple[Vocos, torch.nn.Module | None, str]:
         for p in official.parameters():
             p.add_(torch.randn(p.shape, generator=generator) * 0.05)
     torch.save(official.state_dict(), workdir / "pytorch_model.bin")
-    return Vocos.from_release(workdir), official, ""
+    return load_vocos_release(workdir), official, ""
 
 
 def build_contenders(workdir: Path, compile_vocos: bool) -> list[Contender]:

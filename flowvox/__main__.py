@@ -2,6 +2,6 @@
 
 import sys
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 
 sys.exit(main())

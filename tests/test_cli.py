@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from flowvox.cli import build_parser, main
+from flowvox.cli.main import build_parser, main
 
 VERBS = [
     ["corpus"], ["corpus", "build"], ["corpus", "voices"], ["prepare"],

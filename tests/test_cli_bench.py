@@ -1,6 +1,6 @@
 """`flowvox bench`: a report with both tables; bad input is one line and exit 2."""
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 
 
 def test_bench_writes_report(tmp_path, capsys):

@@ -10,7 +10,7 @@ import json
 import pytest
 import soundfile as sf
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from tests.infer.helpers import speech_like, tiny_model_dir
 from tests.test_cli_synthesis import tiny_vocos_dir
 

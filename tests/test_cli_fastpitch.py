@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from tests.infer.fastpitch_helpers import tiny_fastpitch_dir
 from tests.infer.helpers import REF_TEXT, speech_like, tiny_model_dir
 

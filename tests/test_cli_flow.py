@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flowvox.cli import build_parser, main
+from flowvox.cli.main import build_parser, main
 from tests.models.aligned_helpers import (
     TRAIN_TEXTS,
     export_model,

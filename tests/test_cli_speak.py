@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 
 
 def refused(capsys, argv, *fragments):

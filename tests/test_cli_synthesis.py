@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from flowvox.vocoders import save_vocoder
-from flowvox.vocoders.vocos import Vocos, VocosConfig
+from flowvox.vocoders.vocos.model import Vocos, VocosConfig
 from tests.infer.helpers import speech_like, tiny_model_dir
 
 FAST = ["--nfe", "2", "--cfg", "0", "--seed", "0"]

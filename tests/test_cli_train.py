@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from tests.models import test_infill_task as infill
 from tests.models.task_helpers import task_run_dict
 

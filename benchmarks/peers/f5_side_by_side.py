@@ -37,16 +37,18 @@ import torch
 from torch import Tensor, nn
 
 from benchmarks.peers import f5_pair
-from benchmarks.peers.f5_peer import import_f5_model
 from benchmarks.peers.measure import (
     add_memory_json_option,
     exchange_peaks,
     interleaved,
     memory_pass,
 )
+from flowvox.infer.backends.infill import sample_chunks
 from flowvox.infer.options import SynthesisOptions
-from flowvox.infer.sampling import ChunkJob, sample_chunks
-from flowvox.models.infill_tts import TrainingDraw, lengths_to_mask, pad_token_ids
+from flowvox.infer.sampling import ChunkJob
+from flowvox.models.infill.model import TrainingDraw
+from flowvox.nn.masks import lengths_to_mask, pad_token_ids
+from tests.peers.f5_peer import import_f5_model
 
 FRAMES_PER_SECOND = 24000 / 256
 REF_TEXT = "Some call me nature, others call me mother nature."

@@ -31,8 +31,8 @@ from benchmarks.peers.measure import (
     memory_note,
     memory_pass,
 )
-from flowvox.models.aligned_config import AlignedTTSConfig
-from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.aligned.config import AlignedTTSConfig
+from flowvox.models.aligned.model import AlignedTTS
 from flowvox.nn.mas import monotonic_alignment_search
 
 MATCHA_FPS, FLOWVOX_FPS = 22050 / 256, 24000 / 256

@@ -29,7 +29,7 @@ def f5_lines(results: dict, args: argparse.Namespace) -> list[str]:
         f"{'' if args.device == 'cpu' else ' --device ' + args.device}"
         f"{' --bulk ' + str(args.bulk) if args.bulk else ''}`. Both "
         "implementations run in one process (the peers venv holds flowvox editable and the "
-        "f5-tts package; torchaudio is the stand-in of `benchmarks/peers/f5_peer.py`). One "
+        "f5-tts package; torchaudio is the stand-in of `tests/peers/f5_peer.py`). One "
         "random f5-tts model per shape (zero-init layers filled with N(0, 0.05²)) is saved as an "
         "F5 release file (`ema_model.` keys + `initted`/`step`, safetensors) and loaded by both "
         "sides. Vocoder: none (mel only). CPU; equivalence in fp32 unless a row says bf16.",

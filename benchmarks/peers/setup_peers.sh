@@ -28,7 +28,7 @@ peer_base() {
 }
 
 # vocos 0.1.0 declares torchaudio, which has no build for torch 2.13: install it without its
-# dependencies and add the ones its decode path imports. benchmarks/peers/vocos_peer.py puts a
+# dependencies and add the ones its decode path imports. tests/peers/vocos_peer.py puts a
 # torchaudio stand-in in place while it is imported.
 peer_vocos() {
 	pip_c --no-deps vocos==0.1.0 encodec==0.1.1
@@ -38,7 +38,7 @@ peer_vocos() {
 # f5-tts 1.1.22 declares torchaudio (its 2.11 build does not load with torch 2.13), gradio,
 # transformers and more. Installed without its dependencies, plus what `import f5_tts.model`
 # needs (the package __init__ also imports the trainer: accelerate, ema-pytorch, wandb,
-# datasets). benchmarks/peers/f5_peer.py supplies torchaudio while f5_tts.model imports.
+# datasets). tests/peers/f5_peer.py supplies torchaudio while f5_tts.model imports.
 # f5_tts.infer.utils_infer (transformers, pydub, matplotlib) is not needed and not covered.
 peer_f5tts() {
 	pip_c --no-deps f5-tts==1.1.22

@@ -35,7 +35,7 @@ class Built:
 def random_infill(preset: str, vocab_size: int) -> nn.Module:
     """The infill preset with random weights, all moved off their init (AdaLN-zero layers
     would otherwise output zeros and skip no work, but keep the figures honest)."""
-    from flowvox.models import InfillTTS, InfillTTSConfig
+    from flowvox.models.infill import InfillTTS, InfillTTSConfig
 
     config = InfillTTSConfig.preset(preset, [f"text_vocab_size={vocab_size}"])
     torch.manual_seed(0)
@@ -49,7 +49,7 @@ def random_infill(preset: str, vocab_size: int) -> nn.Module:
 
 def _vocoder(name: str, mel) -> nn.Module | str:
     from flowvox.vocoders import Vocos, VocosConfig
-    from flowvox.vocoders.contract import griffin_lim_vocoder
+    from flowvox.vocoders.pairing import griffin_lim_vocoder
 
     if name == "vocos-size":
         torch.manual_seed(0)
@@ -86,7 +86,7 @@ def build_synthesizer(
         model = random_infill(size, tokenizer.vocab_size).to(device)
         voc = _vocoder(vocoder, model.config.mel)
         if isinstance(voc, str):
-            from flowvox.vocoders.checkpoint import load_vocoder
+            from flowvox.vocoders.io import load_vocoder
 
             voc = load_vocoder(voc, device=device, expect_mel=model.config.mel)
         synth = Synthesizer(model, tokenizer, voc.to(device))

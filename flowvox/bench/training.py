@@ -41,7 +41,7 @@ class TrainingRow:
 
 def _loss_fn(model: nn.Module, batch: int, frames: int, device: str):
     """A closure computing the family's training loss on one fixed random batch."""
-    from flowvox.models.aligned_tts import AlignedTTS
+    from flowvox.models.aligned.model import AlignedTTS
 
     gen = torch.Generator().manual_seed(0)
     config = model.config

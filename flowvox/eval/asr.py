@@ -47,7 +47,7 @@ def to_asr_input(wav: np.ndarray, sample_rate: int, name: str = "audio") -> np.n
 class PocketsphinxConfig:
     """Decoder settings. ``None`` paths mean the en-us model inside the pocketsphinx wheel.
 
-    The defaults suit synthetic corpus audio (benchmarks/griffin_lim_wer.py measures them):
+    The defaults suit synthetic corpus audio (experiments/griffin_lim_wer.py measures them):
     ``cmn="batch"`` normalises the cepstral mean over the whole utterance, which suits
     offline decoding and makes the result independent of the input gain.
     """

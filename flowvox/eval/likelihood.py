@@ -2,7 +2,7 @@
 
 For an utterance with text c and log-mel y (n frames × f bins), the decoder defines a flow
 from N(0, I) (t=0) to mels (t=1) with velocity v(x, t) = v_θ(x, 0, μ̃, t) (no audio prompt;
-μ̃ the encoder means expanded along MAS durations of y, see ``flowvox.models.aligned_inputs``).
+μ̃ the encoder means expanded along MAS durations of y, see ``flowvox.models.aligned.inputs``).
 By the instantaneous change of variables (``flowvox.flow.likelihood``):
 
     log p(y | c) = log N(x_0; 0, I) - ∫_0^1 div v(x_t, t) dt,   x_t solved from x_1 = y back to t=0
@@ -32,7 +32,7 @@ from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.flow import log_likelihood
 from flowvox.flow.likelihood import DIVERGENCES
-from flowvox.models.aligned_inputs import (
+from flowvox.models.aligned.inputs import (
     align_utterances,
     alignable,
     conditioned_velocity,
@@ -41,8 +41,8 @@ from flowvox.models.aligned_inputs import (
     text_encoder_for,
     utterance_id,
 )
-from flowvox.models.aligned_task import load_aligned_model
-from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.aligned.load import load_aligned_model
+from flowvox.models.aligned.model import AlignedTTS
 from flowvox.utils.atomic import atomic_write_text
 
 

@@ -101,20 +101,6 @@ def default_reference(folder: Path) -> Prompt | None:
     return voices[default] if default is not None else None
 
 
-def is_task_dir(folder: Path, task: str, own_fields: tuple[str, ...]) -> bool:
-    """True when ``folder/config.json`` names ``task`` (a run config), or, holding a model
-    config's fields directly, has all of ``own_fields`` (fields only that family has)."""
-    try:
-        data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(data, dict):
-        return False
-    if "task" in data:
-        return data["task"] == task
-    return all(name in data for name in own_fields)
-
-
 def named_vocoder(folder: Path) -> str | None:
     """A vocoder the model directory names: ``vocoder/`` inside it, or config.json's
     top-level "vocoder" (a path relative to the directory); None when it names none."""
@@ -126,7 +112,7 @@ def named_vocoder(folder: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     if isinstance(named, str) and named:
-        from flowvox.vocoders.contract import GRIFFIN_LIM_NAMES
+        from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
         return named if named.lower() in GRIFFIN_LIM_NAMES else str(folder / named)
     return None

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import SAMPLING_FILE, VOICES_FILE, Prompt, sampling_defaults
 from flowvox.utils.atomic import atomic_folder, check_new_folder
-from flowvox.vocoders.contract import GRIFFIN_LIM_NAMES
+from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
 WEIGHTS = "model.safetensors"
 SKIPPED = {"vocoder", "voices", VOICES_FILE, "reference.wav", "reference.txt"}

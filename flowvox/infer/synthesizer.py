@@ -1,16 +1,16 @@
-"""The Synthesizer: text + voice prompt -> speech, with an infilling TTS model and a vocoder.
+"""The Synthesizer: text + voice prompt -> speech, with any acoustic model family and a vocoder.
 
 # b: batch (chunks), n: frames, f: mel bins, s: samples
-Per text: normalise, cut into chunks sized to the reference's speaking rate
-(``chunk_budget``), give chunk j the F5 frame count (``rule_frames``, or a share of an
-explicit ``duration``) and the noise seed ``seed + j``; generate all chunks (of all texts)
-as one padded batch (``sample_chunks``), vocode them (batched, ``vocode_mels``), join
-with a cross-fade.
+Per text: normalise, cut into chunks (the backend's ``chunk_budget``: the reference's
+speaking rate), give chunk j its frame count (the backend's ``estimate_frames``: F5's rule,
+or a share of an explicit ``duration``) and the noise seed ``seed + j``; generate all chunks
+(of all texts) as one padded batch (the backend's ``sample``), vocode them (batched,
+``vocode_mels``), join with a cross-fade.
 ``stream`` does the same one chunk at a time and yields audio as soon as it is final.
-An aligned TTS model directory (task ``aligned_tts``) plugs in the same way: its chunks
-are sampled by ``aligned_backend.sample_aligned`` (durations predicted, no ``duration``).
-A FastPitch directory (task ``fastpitch``) too, by ``fastpitch_backend``: no voice prompt
-(``ref_audio`` refused), no ODE (nfe, cfg, solver ignored), ``pitch_shift`` in semitones.
+The model's family is a ``Backend`` (``flowvox.infer.backends``: infilling, aligned,
+FastPitch), picked by the model folder's "family" stamp; the Synthesizer itself knows no
+family, only the backend's ``capabilities`` (voice prompt, explicit duration, pitch shift,
+ODE, EPSS).
 
     tts = Synthesizer.from_pretrained("runs/f5/model")
     wav, sr = tts.speak("Hello there.", ref_audio="me.wav", ref_text="What I said.")
@@ -30,9 +30,8 @@ from torch import nn
 
 from flowvox.audio.mel import MelSpectrogram
 from flowvox.errors import FlowvoxError
-from flowvox.infer import fastpitch_backend as fastpitch
-from flowvox.infer.aligned_backend import check_aligned_options, is_aligned_dir, sample_aligned
-from flowvox.infer.duration import chunk_budget, rule_frames, split_duration
+from flowvox.infer.backends import Backend, backend_for, load_backend
+from flowvox.infer.duration import split_duration
 from flowvox.infer.join import CrossFader, cross_fade_join
 from flowvox.infer.model_dir import (
     MODEL_ENV,
@@ -51,13 +50,13 @@ from flowvox.infer.reference import (
     pocketsphinx_transcriber,
     reference_key,
 )
-from flowvox.infer.sampling import ChunkJob, sample_chunks
+from flowvox.infer.sampling import ChunkJob
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
 from flowvox.infer.vocode import vocode_mels
-from flowvox.models.aligned_tts import AlignedTTS
-from flowvox.models.fastpitch import FastPitch
-from flowvox.models.infill_tts import InfillTTS
+from flowvox.models.loading import PretrainedModel
 from flowvox.text.tokenizers import Tokenizer
+from flowvox.vocoders.io import resolve_vocoder
+from flowvox.vocoders.pairing import check_vocoder_pairing
 
 LOG = logging.getLogger("flowvox.infer")
 MAX_CACHED_REFERENCES = 64
@@ -67,9 +66,8 @@ SEED_RANGE = 2**31 - 1
 class Synthesizer:
     """Speech from text with a voice prompt; see the module doc.
 
-    model: an ``InfillTTS``, an ``AlignedTTS`` or a ``FastPitch`` (eval mode; see
-    ``aligned_backend`` and ``fastpitch_backend``: their durations are predicted, the
-    ``duration`` option is refused); tokenizer: its tokenizer;
+    model: an acoustic model of a family in ``flowvox.infer.backends.BACKENDS`` (``InfillTTS``,
+    ``AlignedTTS``, ``FastPitch``), or a ``Backend`` wrapping one; tokenizer: its tokenizer;
     vocoder: log-mel (b, n, f) -> (b, s) for the model's mel (checked by ``from_pretrained``).
     transcriber: (wav, sample_rate) -> text for references without text (default: a
     pocketsphinx recogniser, built on first use). default_reference: (wav path, text or
@@ -80,22 +78,19 @@ class Synthesizer:
 
     def __init__(
         self,
-        model: InfillTTS | AlignedTTS | FastPitch,
-        tokenizer: Tokenizer,
+        model: PretrainedModel | Backend,
+        tokenizer: Tokenizer | None,
         vocoder: nn.Module,
         transcriber: Transcribe | None = None,
         default_reference: tuple[Path, str | None] | None = None,
         voices: dict[str, tuple[Path, str | None]] | None = None,
         sampling: dict[str, Any] | None = None,
     ) -> None:
-        from flowvox.vocoders.contract import check_vocoder_pairing
-
-        self.model = model.eval()
-        self._aligned = isinstance(model, AlignedTTS)
-        self._fastpitch = isinstance(model, FastPitch)
-        self.tokenizer = tokenizer
+        self.backend = model if isinstance(model, Backend) else backend_for(model, tokenizer)
+        self.model = self.backend.model
+        self.tokenizer = self.backend.tokenizer
         self.vocoder = vocoder.eval()
-        self.mel_config = model.config.mel
+        self.mel_config = self.model.config.mel
         vocoder_mel = getattr(getattr(vocoder, "config", None), "mel", None)
         if vocoder_mel is not None:  # a module without config.mel is taken on trust
             check_vocoder_pairing(self.mel_config, vocoder_mel, "the model", type(vocoder).__name__)
@@ -116,18 +111,14 @@ class Synthesizer:
         device: str | torch.device = "cpu",
         transcriber: Transcribe | None = None,
     ) -> Synthesizer:
-        """Load a model directory (model.safetensors + config.json + vocab.txt): an
-        infilling model, an aligned one (config.json task ``aligned_tts``) or a FastPitch
-        one (task ``fastpitch``).
+        """Load a model directory (model.safetensors + config.json + vocab.txt) of any family
+        in ``flowvox.infer.backends.BACKENDS``, picked by its config.json's "family".
 
         vocoder: a vocoder directory, "griffin-lim", or a module; None takes the vocoder the
         model directory names (a ``vocoder/`` folder inside it, or config.json's "vocoder"
         path), else Griffin-Lim for the model's mel (with a warning). A vocoder made for
         another mel is refused with a ``FlowvoxError`` naming both.
         """
-        from flowvox.models.infill_load import load_infill_model
-        from flowvox.vocoders.contract import resolve_vocoder
-
         if model is None:
             model = bundled_model_dir()
         if model is None:
@@ -136,16 +127,8 @@ class Synthesizer:
                 f"(Synthesizer.from_pretrained('DIR'), flowvox speak --model DIR, or {MODEL_ENV})"
             )
         folder = Path(model)
-        if is_aligned_dir(folder):
-            from flowvox.models.aligned_task import load_aligned_model
-
-            loaded = load_aligned_model(folder, device)
-        elif fastpitch.is_fastpitch_dir(folder):
-            from flowvox.models.fastpitch_task import load_fastpitch_model
-
-            loaded = load_fastpitch_model(folder, device)
-        else:
-            loaded = load_infill_model(folder, device)
+        backend = load_backend(folder, device)
+        mel = backend.model.config.mel
         if vocoder is None:
             vocoder = named_vocoder(folder)
             if vocoder is None:
@@ -153,13 +136,13 @@ class Synthesizer:
                     "model %s names no vocoder: using Griffin-Lim for mel %r (low quality; "
                     "pass a vocoder directory with --vocoder DIR)",
                     folder,
-                    loaded.config.mel.name,
+                    mel.name,
                 )
-        voc = resolve_vocoder(vocoder, loaded.config.mel, device, acoustic_name=f"model {folder}")
+        voc = resolve_vocoder(vocoder, mel, device, acoustic_name=f"model {folder}")
         default = default_reference(folder)
         voices, _ = named_voices(folder)
         sampling = sampling_defaults(folder)
-        return cls(loaded.model, loaded.tokenizer, voc, transcriber, default, voices, sampling)
+        return cls(backend, None, voc, transcriber, default, voices, sampling)
 
     def default_options(self, **overrides: Any) -> SynthesisOptions:
         """``SynthesisOptions`` with this model's sampling defaults, then ``overrides``."""
@@ -199,10 +182,11 @@ class Synthesizer:
 
         ref_audio None -> the model directory's default reference, if it has one.
         ref_text None -> transcribed (one warning line shows the transcript).
-        FastPitch: an empty reference; a ref_audio or ref_text is refused.
+        A family without a voice prompt (FastPitch): an empty reference; a ref_audio or
+        ref_text is refused.
         """
-        if self._fastpitch:
-            return fastpitch.no_prompt_reference(self.mel_config, ref_audio, ref_text)
+        if not self.backend.capabilities.voice_prompt:
+            return self.backend.no_prompt_reference(self.mel_config, ref_audio, ref_text)
         if ref_audio is None:
             if self.default_reference is None:
                 raise FlowvoxError(
@@ -231,31 +215,15 @@ class Synthesizer:
     # --- planning -----------------------------------------------------------------------
 
     def _chunks(self, text: str | Iterable[str], ref: Reference, opts: SynthesisOptions):
-        """Lazy chunk strings of ``text`` for the reference's pace (see ``chunk_budget``)."""
-        if self._fastpitch:
-            budget = fastpitch.fastpitch_budget(opts)
-        else:
-            budget = chunk_budget(ref.text, ref.seconds, opts.chunk_seconds, opts.speed)
+        """Lazy chunk strings of ``text`` for the backend's budget (the reference's pace)."""
+        budget = self.backend.chunk_budget(ref, opts)
         language = text_language(self.tokenizer, opts.language)
         return iter_text_chunks(text, budget, self.tokenizer, language, opts.normalize)
 
     def _job(self, ref: Reference, chunk: str, gen_frames: int | None, opts, seed) -> ChunkJob:
-        if self._fastpitch:  # an estimate: the model's durations decide
-            total = fastpitch.estimate_frames(chunk, self.frame_rate, opts.speed)
-        elif gen_frames is None:
-            total = rule_frames(ref.frames, ref.text, chunk, opts.speed)
-        else:
-            total = ref.frames + gen_frames
+        total = self.backend.estimate_frames(ref, chunk, gen_frames, opts, self.frame_rate)
         ids = token_ids(ref.text, chunk, self.tokenizer)
-        # the infill model lines text up with frames and cuts what is left over
-        if len(ids) > total and not (self._aligned or self._fastpitch):
-            LOG.warning(
-                "%d text tokens do not fit in %d frames (reference + generated): the end of "
-                "%r will be cut; give a longer duration or a lower speed",
-                len(ids),
-                total,
-                chunk[:40],
-            )
+        total = self.backend.plan_frames(ref, chunk, ids, total)
         return ChunkJob(ref.mel, ids, total, seed)
 
     def _jobs(self, text: str, ref: Reference, opts: SynthesisOptions, seed: int):
@@ -275,9 +243,8 @@ class Synthesizer:
         ref_text: str | None = None,
         options: SynthesisOptions | None = None,
     ) -> int:
-        """Frames (reference + generated, all chunks) that ``speak`` would generate (for an
-        aligned model, which predicts its durations, the F5 rule's estimate of them; for
-        FastPitch, the estimate at a nominal speaking rate)."""
+        """Frames (reference + generated, all chunks) that ``speak`` would generate (for a
+        family that predicts its durations, the backend's estimate of them)."""
         opts = resolve_options(options, {}, self.sampling)
         ref = self.reference(ref_audio, ref_text, opts.max_ref_seconds)
         return sum(job.total_frames for job in self._jobs(text, ref, opts, 0))
@@ -380,28 +347,15 @@ class Synthesizer:
 
     def _check(self, opts: SynthesisOptions) -> None:
         """Refuse (one line) the options this model's family cannot honour."""
-        if self._fastpitch:
-            fastpitch.check_fastpitch_options(opts)
-            return
-        fastpitch.check_pitch_shift(opts)
-        if self._aligned:
-            check_aligned_options(opts)
+        self.backend.check_options(opts)
 
     def _sample(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
         """Generated log-mels (g_i, f) float32, one per job, by the model's family; with
         ``opts.precision`` "bf16" the model's matrix products run in bfloat16 (autocast)."""
         bf16 = opts.precision == "bf16"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            mels = self._sample_family(jobs, ref, opts)
+            mels = self.backend.sample(jobs, ref, opts).mels
         return [mel.float() for mel in mels] if bf16 else mels
-
-    def _sample_family(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
-        if self._fastpitch:
-            return fastpitch.sample_fastpitch(self.model, jobs, opts).mels
-        if self._aligned:
-            prompt_tokens = len(token_ids(ref.text, "", self.tokenizer))
-            return sample_aligned(self.model, jobs, prompt_tokens, opts).mels
-        return sample_chunks(self.model, jobs, opts).mels
 
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
         """Generated log-mel (g, f) -> waveform (s,) float32 on the CPU."""

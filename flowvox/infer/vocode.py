@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from flowvox.nn.convnext import conv1d_channels_last
 from flowvox.nn.fused_linear import fused_linear
-from flowvox.vocoders.vocos import Vocos, overlap_add, window_envelope
+from flowvox.vocoders.vocos.model import Vocos, overlap_add, window_envelope
 
 DEFAULT_VOCODE_FRAMES = 4096  # padded frames per vocoder batch: (b·n, 1536) hidden ≈ 25 MB
 MAX_PADDING = 0.1  # share of padded frames a vocoder batch may waste

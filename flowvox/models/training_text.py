@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from flowvox.data.manifest import read_manifest
-from flowvox.models.model_dir import tokenizer_for
+from flowvox.models.loading import tokenizer_for
 from flowvox.text import build_vocab, load_vocab, phonemize
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 

@@ -15,9 +15,9 @@ from flowvox.train.task import TrainTask
 # name -> "module:Class"; each model family adds its line when it lands.
 TASKS = MappingProxyType(
     {
-        "aligned_tts": "flowvox.models.aligned_task:AlignedTTSTask",
-        "fastpitch": "flowvox.models.fastpitch_task:FastPitchTask",
-        "infill_tts": "flowvox.models.infill_task:InfillTTSTask",
+        "aligned_tts": "flowvox.models.aligned.task:AlignedTTSTask",
+        "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
+        "infill_tts": "flowvox.models.infill.task:InfillTTSTask",
         "vocoder": "flowvox.vocoders.train:VocoderTask",
     }
 )

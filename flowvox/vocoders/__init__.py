@@ -5,22 +5,28 @@ Every vocoder maps a log-mel (b, n, f) to a waveform (b, s) and carries its mel 
 acoustic model's mel. Training: ``task: vocoder`` (``flowvox.vocoders.train``).
 """
 
-from flowvox.vocoders.checkpoint import (
+from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
+from flowvox.vocoders.hifigan import HIFIGAN_PRESETS, HiFiGAN, HiFiGANConfig
+from flowvox.vocoders.io import (
     VOCODER_FAMILIES,
     load_vocoder,
     load_vocoder_config,
+    resolve_vocoder,
     save_vocoder,
 )
-from flowvox.vocoders.contract import (
+from flowvox.vocoders.pairing import (
     GRIFFIN_LIM_NAMES,
     check_vocoder_pairing,
     griffin_lim_vocoder,
-    resolve_vocoder,
     vocoder_mel,
 )
-from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
-from flowvox.vocoders.hifigan import HIFIGAN_PRESETS, HiFiGAN, HiFiGANConfig
-from flowvox.vocoders.vocos import ISTFTHead, Vocos, VocosBackbone, VocosConfig
+from flowvox.vocoders.vocos import (
+    ISTFTHead,
+    Vocos,
+    VocosBackbone,
+    VocosConfig,
+    load_vocos_release,
+)
 
 __all__ = [
     "GRIFFIN_LIM_NAMES",
@@ -38,6 +44,7 @@ __all__ = [
     "griffin_lim_vocoder",
     "load_vocoder",
     "load_vocoder_config",
+    "load_vocos_release",
     "resolve_vocoder",
     "save_vocoder",
     "vocoder_mel",

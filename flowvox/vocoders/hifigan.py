@@ -25,6 +25,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.errors import FlowvoxError
+from flowvox.nn.state_dict import check_state_dict
 
 
 @dataclass
@@ -276,23 +277,11 @@ def load_hifigan_release(path: str | Path, config: HiFiGANConfig | str | None = 
     state = _rename(data, _RELEASE_TO_OURS)
     if "conv_pre.weight" in state:  # weight norm already folded in the file
         model.remove_weight_norm()
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise FlowvoxError(
-            f"{path}: does not fit HiFi-GAN (resblock {config.resblock}, "
-            f"width {config.upsample_initial_channel}): missing keys {missing[:8]}"
-            f"{' …' if len(missing) > 8 else ''} ({len(missing)}), unexpected keys "
-            f"{unexpected[:8]}{' …' if len(unexpected) > 8 else ''} ({len(unexpected)}); "
-            "pass the matching config="
-        )
-    wrong = [k for k in expected if expected[k].shape != state[k].shape]
-    if wrong:
-        k = wrong[0]
-        raise FlowvoxError(
-            f"{path}: {len(wrong)} tensors have the wrong shape, e.g. {k} "
-            f"{tuple(state[k].shape)} vs {tuple(expected[k].shape)}; pass the matching config="
-        )
+    check_state_dict(
+        model,
+        state,
+        f"{path} (HiFi-GAN resblock {config.resblock}, width {config.upsample_initial_channel})",
+        "pass the matching config=",
+    )
     model.load_state_dict(state)
     return model.eval()

@@ -37,12 +37,12 @@ from flowvox.train.task import (
     TrainData,
     TrainTask,
 )
-from flowvox.vocoders.discriminators import (
+from flowvox.vocoders.gan.discriminators import (
     DiscriminatorConfig,
     DiscriminatorOutput,
     Discriminators,
 )
-from flowvox.vocoders.gan_losses import (
+from flowvox.vocoders.gan.losses import (
     MultiResolutionMelLoss,
     MultiResolutionSTFTLoss,
     discriminator_loss,
@@ -59,7 +59,7 @@ from flowvox.vocoders.train_data import (
     load_clip,
     read_entries,
 )
-from flowvox.vocoders.vocos import Vocos, VocosConfig
+from flowvox.vocoders.vocos.model import Vocos, VocosConfig
 
 # family -> (config class, model class, named presets: name -> config fields)
 TRAINABLE = {

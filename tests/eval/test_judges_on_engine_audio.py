@@ -1,7 +1,7 @@
 """The judges on known audio: engine voices on common-word sentences score near DESIGN.md.
 
 DESIGN.md gives pocketsphinx WER of each engine voice's clean output (flite rms 6 %, festival
-slt_hts 10 %, flite kal16 13 %); `benchmarks/asr_judge_gap.py` measures 9.0 / 15.2 / 12.7 % on
+slt_hts 10 %, flite kal16 13 %); `experiments/asr_judge_gap.py` measures 9.0 / 15.2 / 12.7 % on
 common-word text (WordNet's rare words raise it to ~33 %). Here, on 8 common-word sentences,
 the judge gave flite rms 4.7 %, slt_hts 15.6 % (flite slt 15.6 %, DESIGN.md 17 %), and
 resemblyzer 0.90 within rms vs 0.58 rms-to-slt (DESIGN.md: ≈ 0.91 / ≈ 0.60). Bars sit a few

@@ -3,14 +3,12 @@ Synthesizer and CLI tests."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
-from flowvox.models.fastpitch import FastPitch
-from flowvox.models.fastpitch_config import FastPitchConfig
+from flowvox.models.fastpitch.config import FastPitchConfig
+from flowvox.models.fastpitch.model import FastPitch
 from flowvox.text import CharTokenizer, build_vocab
 from flowvox.vocoders import save_vocoder
 
@@ -31,16 +29,12 @@ def tiny_fastpitch(vocab_size: int, seed: int = 0) -> FastPitch:
 
 
 def tiny_fastpitch_dir(folder: Path, seed: int = 0, vocoder: bool = True) -> Path:
-    """model.safetensors + config.json (task fastpitch) + vocab.txt (+ a cheap Vocos in
-    vocoder/) of ``tiny_fastpitch``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """model.safetensors + config.json (family fastpitch) + vocab.txt (+ a cheap Vocos in
+    vocoder/) of ``tiny_fastpitch``, written by ``save_pretrained``."""
     tokenizer = CharTokenizer(build_vocab(VOCAB_TEXTS))
-    tokenizer.save(folder / "vocab.txt")
     model = tiny_fastpitch(tokenizer.vocab_size, seed)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, folder / "model.safetensors")
-    run = {"task": "fastpitch", "out_dir": str(folder), "model": model.config.to_dict()}
-    (folder / "config.json").write_text(json.dumps(run), encoding="utf-8")
+    model.save_pretrained(folder)
+    tokenizer.save(folder / "vocab.txt")
     if vocoder:
         save_vocoder(folder / "vocoder", cheap_vocoder())
     return folder

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from flowvox.models import InfillTTS, InfillTTSConfig
+from flowvox.models.infill import InfillTTS, InfillTTSConfig
 from flowvox.text import CharTokenizer, build_vocab
 from flowvox.vocoders import Vocos, VocosConfig
 

@@ -13,14 +13,14 @@ import soundfile as sf
 import torch
 from safetensors.torch import save_file
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
-from flowvox.infer.aligned_backend import is_aligned_dir
+from flowvox.infer.backends import AlignedBackend, load_backend
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.text import token_ids
 from flowvox.infer.vocode import vocode_mels
-from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.aligned.model import AlignedTTS
 from flowvox.text import CharTokenizer, build_vocab
 from flowvox.vocoders import save_vocoder
 
@@ -77,8 +77,10 @@ def direct(tts: Synthesizer, ref, text: str, seed: int) -> np.ndarray:
 
 
 def test_aligned_dir_is_recognised(aligned_dir, tts, tmp_path):
-    assert is_aligned_dir(aligned_dir) and isinstance(tts.model, AlignedTTS)
-    assert not is_aligned_dir(tmp_path)
+    assert isinstance(load_backend(aligned_dir), AlignedBackend)
+    assert isinstance(tts.backend, AlignedBackend) and isinstance(tts.model, AlignedTTS)
+    with pytest.raises(FlowvoxError, match="config.json not found"):
+        load_backend(tmp_path)
 
 
 def test_speak_is_the_models_synthesis_less_the_prompt(tts, ref_wav):

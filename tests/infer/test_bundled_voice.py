@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from flowvox.infer import Synthesizer
 from flowvox.infer.model_dir import BUNDLED_DIR, named_voices, sampling_defaults
 

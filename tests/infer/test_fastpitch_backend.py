@@ -5,6 +5,7 @@ stream, pitch shift, and the options it refuses or ignores."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +14,12 @@ import torch
 
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
-from flowvox.infer.fastpitch_backend import (
-    estimate_frames,
-    fastpitch_budget,
-    is_fastpitch_dir,
-    sample_fastpitch,
-)
+from flowvox.infer.backends import FastPitchBackend, InfillBackend, load_backend
+from flowvox.infer.backends.fastpitch import sample_fastpitch
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob
 from flowvox.infer.vocode import vocode_mels
-from flowvox.models.fastpitch import FastPitch
+from flowvox.models.fastpitch.model import FastPitch
 
 from .fastpitch_helpers import tiny_fastpitch_dir
 from .helpers import REF_TEXT
@@ -66,13 +63,23 @@ def jobs_of(tts: Synthesizer, texts: list[str]) -> list[ChunkJob]:
 
 
 def test_fastpitch_dir_is_recognised(fastpitch_dir, tts, model_dir, tmp_path):
-    assert is_fastpitch_dir(fastpitch_dir) and isinstance(tts.model, FastPitch)
-    assert not is_fastpitch_dir(model_dir) and not is_fastpitch_dir(tmp_path)  # infill, empty
-    fields = tmp_path / "fields"  # config.json holding the FastPitchConfig fields directly
-    fields.mkdir()
+    assert isinstance(load_backend(fastpitch_dir), FastPitchBackend)
+    assert isinstance(tts.backend, FastPitchBackend) and isinstance(tts.model, FastPitch)
+    assert isinstance(load_backend(model_dir), InfillBackend)
+    with pytest.raises(FlowvoxError, match="config.json not found"):
+        load_backend(tmp_path)  # empty
     run = json.loads((fastpitch_dir / "config.json").read_text())
+    assert run["family"] == "fastpitch" and run["format_version"] == 1
+    fields = tmp_path / "fields"  # format 0: config.json holding the FastPitchConfig fields
+    shutil.copytree(fastpitch_dir, fields)
     (fields / "config.json").write_text(json.dumps(run["model"]))
-    assert is_fastpitch_dir(fields)
+    assert isinstance(load_backend(fields), FastPitchBackend)
+    task = tmp_path / "task"  # format 0: a run config naming its task, no stamp
+    shutil.copytree(fastpitch_dir, task)
+    del run["family"], run["format_version"]
+    run["task"] = "fastpitch"
+    (task / "config.json").write_text(json.dumps(run))
+    assert isinstance(load_backend(task), FastPitchBackend)
 
 
 def test_speak_is_the_models_synthesis(tts):
@@ -124,7 +131,7 @@ def test_long_text_is_chunked_cross_faded_and_streamed(tts):
     ref = tts.reference()
     assert ref.text == "" and ref.frames == 0
     chunks = list(tts._chunks(text, ref, SHORT_CHUNKS))
-    assert len(chunks) >= 3 and fastpitch_budget(SHORT_CHUNKS) == 22
+    assert len(chunks) >= 3 and tts.backend.chunk_budget(ref, SHORT_CHUNKS) == 22
     frames = [direct_mel(tts, c).shape[0] for c in chunks]
     samples = [(n - 1) * HOP for n in frames]
     fade = round(0.15 * tts.sample_rate)
@@ -171,7 +178,9 @@ def test_voice_prompt_and_duration_are_refused_in_one_line(tts, ref_wav):
 
 def test_estimate_frames_needs_no_reference(tts):
     text = "A line of about thirty bytes."
-    want = estimate_frames(text, tts.frame_rate, 1.0)
+    want = tts.backend.estimate_frames(
+        tts.reference(), text, None, SynthesisOptions(), tts.frame_rate
+    )
     assert tts.estimate_frames(text) == want
     assert want == pytest.approx(len(text) / 15 * tts.frame_rate, abs=1)
     assert tts.estimate_frames(text, options=SynthesisOptions(speed=2.0)) < want

@@ -8,8 +8,8 @@ import soundfile as sf
 from safetensors import safe_open
 
 import flowvox.infer.model_dir as model_dir_module
-from flowvox.cli import build_parser, main
-from flowvox.cli_synthesis import synthesis_overrides
+from flowvox.cli.main import build_parser, main
+from flowvox.cli.synthesis import synthesis_overrides
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
 from flowvox.infer.files import model_options

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from flowvox.infer import SynthesisOptions, rule_frames
-from flowvox.infer import synthesizer as synthesizer_module
+from flowvox.infer.backends import infill as infill_backend
 from flowvox.infer.sampling import SampleResult
 
 from .helpers import REF_TEXT
@@ -67,7 +67,7 @@ def test_stream_memory_stays_bounded_on_100k_characters(synth, ref_wav, monkeypa
         def forward(self, mel):
             return torch.full((1, 1), 0.1).expand(mel.shape[0], (mel.shape[1] - 1) * HOP)
 
-    monkeypatch.setattr(synthesizer_module, "sample_chunks", fake_sample)
+    monkeypatch.setattr(infill_backend, "sample_chunks", fake_sample)
     synth.vocoder = SilentVocoder()
     text = ("Some words of a long book, read aloud. " * 2600)[:100_000]
     ref = synth.reference(ref_wav, REF_TEXT)

@@ -10,7 +10,7 @@ import torch
 
 from flowvox.errors import FlowvoxError
 from flowvox.infer import SynthesisOptions, Synthesizer, rule_frames
-from flowvox.models import TextCache
+from flowvox.models.infill import TextCache
 from flowvox.text import UnknownCharacterWarning
 from flowvox.vocoders import GriffinLim, HiFiGAN, HiFiGANConfig, Vocos, save_vocoder
 

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import save_file
 
 from flowvox.audio.mel import MelConfig
-from flowvox.models.aligned_config import AlignedTTSConfig
-from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.aligned.config import AlignedTTSConfig
+from flowvox.models.aligned.model import AlignedTTS
 from flowvox.text import load_vocab
 from tests.models.task_helpers import ToneCorpus
 

@@ -3,7 +3,8 @@
 
 import torch
 
-from flowvox.models import InfillTTS, InfillTTSConfig, pad_token_ids
+from flowvox.models.infill import InfillTTS, InfillTTSConfig
+from flowvox.nn.masks import pad_token_ids
 
 VOCAB = 40
 TEXTS = [[1, 2, 3, 4, 5, 6], [7, 8, 9], list(range(10, 40))]

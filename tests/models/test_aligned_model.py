@@ -8,8 +8,8 @@ import torch
 
 from flowvox.errors import FlowvoxError
 from flowvox.flow import time_grid
-from flowvox.models.aligned_config import AlignedTTSConfig
-from flowvox.models.aligned_tts import AlignedDraw, AlignedTTS
+from flowvox.models.aligned.config import AlignedTTSConfig
+from flowvox.models.aligned.model import AlignedDraw, AlignedTTS
 
 VOCAB, F = 12, 100
 TEXTS = [[1, 2, 3, 4, 5], [6, 7, 8], [9, 10, 11, 1, 2, 3, 4]]

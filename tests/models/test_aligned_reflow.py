@@ -13,13 +13,13 @@ from safetensors.torch import load_file
 
 from flowvox.data.dataset import MelDataset
 from flowvox.errors import FlowvoxError
-from flowvox.models.aligned_inputs import item_seed, utterance_id
-from flowvox.models.aligned_reflow import (
+from flowvox.models.aligned.inputs import item_seed, utterance_id
+from flowvox.models.aligned.load import load_aligned_model
+from flowvox.models.aligned.reflow import (
     aligned_straightness,
     make_reflow_pairs,
     read_pair_manifest,
 )
-from flowvox.models.aligned_task import load_aligned_model
 from flowvox.train import train_from_config
 from tests.models.aligned_helpers import (
     TRAIN_TEXTS,
@@ -162,7 +162,7 @@ def test_the_tiny_run_file_takes_the_reflow_overrides(tmp_path):
 
 
 def test_training_step_uses_the_stored_noise(tmp_path, files):
-    from flowvox.models.aligned_task import AlignedTaskConfig, AlignedTTSTask
+    from flowvox.models.aligned.task import AlignedTaskConfig, AlignedTTSTask
     from flowvox.train import StepContext
     from flowvox.utils.config import config_from_dict
 

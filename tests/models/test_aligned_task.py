@@ -14,13 +14,9 @@ import yaml
 from safetensors.torch import load_file
 
 from flowvox.errors import FlowvoxError
-from flowvox.models.aligned_task import (
-    AlignedTaskConfig,
-    AlignedTTSTask,
-    load_aligned_model,
-    resolve_model_config,
-)
-from flowvox.models.aligned_tts import AlignedTTS
+from flowvox.models.aligned.load import load_aligned_model
+from flowvox.models.aligned.model import AlignedTTS
+from flowvox.models.aligned.task import AlignedTaskConfig, AlignedTTSTask, resolve_model_config
 from flowvox.text import load_vocab
 from flowvox.train import (
     StepContext,

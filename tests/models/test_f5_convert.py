@@ -7,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from flowvox.cli import main
+from flowvox.cli.main import main
 from flowvox.errors import FlowvoxError
-from flowvox.models import InfillTTS, InfillTTSConfig
-from flowvox.models.f5_convert import convert_f5, read_f5_checkpoint
-from flowvox.models.infill_load import load_infill_model
+from flowvox.models.infill import InfillTTS, InfillTTSConfig
+from flowvox.models.infill.convert_f5 import convert_f5, read_f5_checkpoint
+from flowvox.models.infill.load import load_infill_model
 
 VOCAB = [" ", *"abcdefghijklmnopqrstuvwxyz", ".", ","]
 
@@ -63,7 +63,8 @@ def test_release_file_converts_to_the_same_model(tmp_path, vocab, long_skip):
     loaded = load_infill_model(tmp_path / "out")
     same_outputs(model, loaded.model)
     assert loaded.tokenizer.encode("ab") == [1, 2]
-    assert json.loads((tmp_path / "out" / "config.json").read_text())["task"] == "infill_tts"
+    record = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert record["family"] == "infill" and record["format_version"] == 1
 
 
 def test_training_checkpoint_ema_or_raw_weights(tmp_path, vocab):

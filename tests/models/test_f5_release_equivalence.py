@@ -4,7 +4,7 @@ A seeded f5-tts ``CFM(DiT)`` (zero-init layers filled so outputs are not trivial
 saved as an F5 release file, read back by f5-tts and, through the benchmark's release-format
 mapping, by flowvox's model-directory loader; both must give the same velocity for every
 drop-flag combination and the same mel from the sampler. The torchaudio stand-in that lets
-f5-tts import (benchmarks/peers/f5_peer.py) is checked against flowvox's own mel front-end.
+f5-tts import (tests/peers/f5_peer.py) is checked against flowvox's own mel front-end.
 
 The peer tests need the peers venv (benchmarks/peers/setup_peers.sh f5tts); elsewhere they
 skip, or fail with FLOWVOX_REQUIRE_F5=1 (`make test-f5` runs them there in CI):
@@ -16,11 +16,12 @@ import os
 import pytest
 import torch
 
-from benchmarks.peers import f5_pair
-from benchmarks.peers.f5_peer import StandinMelSpectrogram, import_f5_model, missing_packages
 from flowvox.audio.mel import MelSpectrogram, get_mel_preset
+from flowvox.infer.backends.infill import sample_chunks
 from flowvox.infer.options import SynthesisOptions
-from flowvox.infer.sampling import ChunkJob, sample_chunks
+from flowvox.infer.sampling import ChunkJob
+from tests.peers import f5_pair
+from tests.peers.f5_peer import StandinMelSpectrogram, import_f5_model, missing_packages
 
 SHAPE = f5_pair.PairShape("test", dim=64, depth=2, heads=2, text_dim=32, conv_layers=1)
 

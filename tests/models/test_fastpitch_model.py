@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from flowvox.errors import FlowvoxError
-from flowvox.models.fastpitch import FastPitch
-from flowvox.models.fastpitch_config import FastPitchConfig
+from flowvox.models.fastpitch.config import FastPitchConfig
+from flowvox.models.fastpitch.model import FastPitch
 
 VOCAB, F = 12, 100
 TEXTS = [[1, 2, 3, 4, 5], [6, 7, 8], [9, 10, 11, 1, 2, 3, 4]]

@@ -17,12 +17,9 @@ from safetensors.torch import load_file
 
 from flowvox.data.pitch_cache import pitch_cache_path
 from flowvox.errors import FlowvoxError
-from flowvox.models.fastpitch import FastPitch
-from flowvox.models.fastpitch_task import (
-    FastPitchTask,
-    FastPitchTaskConfig,
-    load_fastpitch_model,
-)
+from flowvox.models.fastpitch.load import load_fastpitch_model
+from flowvox.models.fastpitch.model import FastPitch
+from flowvox.models.fastpitch.task import FastPitchTask, FastPitchTaskConfig
 from flowvox.text import load_vocab
 from flowvox.train import (
     StepContext,

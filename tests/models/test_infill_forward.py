@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from flowvox.errors import FlowvoxError
-from flowvox.models import InfillTTS, TextCache, pad_token_ids
+from flowvox.models.infill import InfillTTS, TextCache
+from flowvox.nn.masks import pad_token_ids
 from tests.models.infill_helpers import LENGTHS, TEXTS, batch, tiny_model
 
 BACKBONES = [("tiny", "v1"), ("tiny", "v0"), ("e2_tiny", "v0"), ("e2_tiny", "v1")]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from flowvox.errors import FlowvoxError
-from flowvox.models import INFILL_PRESETS, InfillTTS, InfillTTSConfig
+from flowvox.models.infill import INFILL_PRESETS, InfillTTS, InfillTTSConfig
 from tests.models.infill_helpers import VOCAB, tiny_model
 
 

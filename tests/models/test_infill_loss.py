@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from flowvox.errors import FlowvoxError
-from flowvox.models import lengths_to_mask, pad_token_ids, random_span_mask
+from flowvox.nn.masks import lengths_to_mask, pad_token_ids, random_span_mask
 from tests.models.infill_helpers import LENGTHS, TEXTS, tiny_model
 
 

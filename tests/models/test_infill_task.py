@@ -14,9 +14,9 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
-from flowvox.models import InfillTTS, InfillTTSConfig
-from flowvox.models.infill_media import MediaConfig
-from flowvox.models.infill_task import (
+from flowvox.models.infill import InfillTTS, InfillTTSConfig
+from flowvox.models.infill.media import MediaConfig
+from flowvox.models.infill.task import (
     InfillTaskConfig,
     InfillTTSTask,
     load_infill_model,

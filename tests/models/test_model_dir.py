@@ -11,16 +11,16 @@ import torch
 from safetensors.torch import save_file
 
 from flowvox.errors import FlowvoxError
-from flowvox.models.aligned_config import AlignedTTSConfig
-from flowvox.models.aligned_task import LoadedAlignedModel, load_aligned_model
-from flowvox.models.aligned_tts import AlignedTTS
-from flowvox.models.fastpitch import FastPitch
-from flowvox.models.fastpitch_config import FastPitchConfig
-from flowvox.models.fastpitch_task import LoadedFastPitch, load_fastpitch_model
-from flowvox.models.infill_config import InfillTTSConfig
-from flowvox.models.infill_load import LoadedInfillModel, load_infill_model
-from flowvox.models.infill_tts import InfillTTS
-from flowvox.models.model_dir import resolve_model_section, section_tokenizer
+from flowvox.models.aligned.config import AlignedTTSConfig
+from flowvox.models.aligned.load import LoadedAlignedModel, load_aligned_model
+from flowvox.models.aligned.model import AlignedTTS
+from flowvox.models.fastpitch.config import FastPitchConfig
+from flowvox.models.fastpitch.load import LoadedFastPitch, load_fastpitch_model
+from flowvox.models.fastpitch.model import FastPitch
+from flowvox.models.infill.config import InfillTTSConfig
+from flowvox.models.infill.load import LoadedInfillModel, load_infill_model
+from flowvox.models.infill.model import InfillTTS
+from flowvox.models.loading import LoadedModel, resolve_model_section, section_tokenizer
 
 VOCAB = [" ", "a", "b", "c", "d"]
 # family: (task, config class, model class, loader, what the loader returns, name in messages)
@@ -60,7 +60,7 @@ def test_each_loader_returns_its_type_with_the_saved_weights(tmp_path, model_dir
     config_cls, _, load, loaded_cls, _ = FAMILIES[task]
     folder, state = model_dirs[task]
     loaded = load(folder)
-    assert type(loaded) is loaded_cls and type(loaded.config) is config_cls
+    assert isinstance(loaded, LoadedModel) and type(loaded.config) is config_cls
     assert not loaded.model.training and loaded.tokenizer.tokens == tuple(VOCAB)
     got = loaded.model.state_dict()
     assert got.keys() == state.keys() and all(torch.equal(got[k], state[k]) for k in state)
@@ -68,6 +68,34 @@ def test_each_loader_returns_its_type_with_the_saved_weights(tmp_path, model_dir
     shutil.copytree(folder, plain)
     (plain / "config.json").write_text(json.dumps(loaded.config.to_dict()))
     assert load(plain).config == loaded.config
+
+
+@pytest.mark.parametrize("task", list(FAMILIES))
+def test_models_save_and_load_themselves_with_the_family_stamp(tmp_path, model_dirs, task):
+    """save_pretrained writes a stamped folder (format 1) that from_pretrained, the family's
+    loader and the folder written before the stamp (format 0, "task") all read alike."""
+    config_cls, model_cls, load, _, _ = FAMILIES[task]
+    folder, state = model_dirs[task]
+    model = load(folder).model
+    saved = model.save_pretrained(tmp_path / "saved", vocab=folder / "vocab.txt")
+    record = json.loads((saved / "config.json").read_text())
+    assert record["family"] == model_cls.family.name and record["format_version"] == 1
+    assert record["model"] == model.config.to_dict() and model_cls.family.task == task
+    again = model_cls.from_pretrained(saved)
+    assert type(again) is model_cls and not again.training
+    got = again.state_dict()
+    assert all(torch.equal(got[k], state[k]) for k in state)
+    assert load(saved).tokenizer.tokens == tuple(VOCAB)
+    with pytest.raises(FlowvoxError, match="exists"):
+        model.save_pretrained(saved)  # never over an existing folder
+    others = [cls for _, cls, *_ in FAMILIES.values() if cls is not model_cls]
+    with pytest.raises(FlowvoxError, match=f"family '{model_cls.family.name}' is not"):
+        others[0].from_pretrained(saved)
+    newer = tmp_path / "newer"
+    shutil.copytree(saved, newer)
+    (newer / "config.json").write_text(json.dumps({**record, "format_version": 99}))
+    with pytest.raises(FlowvoxError, match="format_version 99 is newer"):
+        load(newer)
 
 
 def _edit_run(folder, change):

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("rjieba")
 pytest.importorskip("pypinyin")
 
-from flowvox.models.model_dir import tokenizer_for  # noqa: E402
+from flowvox.models.loading import tokenizer_for  # noqa: E402
 from flowvox.text.pinyin import PinyinTokenizer, pinyin_tokens  # noqa: E402
 
 

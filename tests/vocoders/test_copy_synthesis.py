@@ -8,11 +8,11 @@ import soundfile as sf
 import torch
 
 from flowvox.audio.mel import MelSpectrogram, get_mel_preset
-from flowvox.cli import main
+from flowvox.cli.main import main
 from flowvox.errors import FlowvoxError
+from flowvox.eval.copy_synthesis import copy_sources, copy_synthesize
 from flowvox.eval.items import find_generated, read_eval_items
 from flowvox.vocoders import Vocos, VocosConfig, griffin_lim_vocoder, save_vocoder
-from flowvox.vocoders.copy_synthesis import copy_sources, copy_synthesize
 
 SR = 24000
 

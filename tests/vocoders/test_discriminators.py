@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from flowvox.errors import FlowvoxError
-from flowvox.vocoders.discriminators import (
+from flowvox.vocoders.gan.discriminators import (
     DiscriminatorConfig,
     Discriminators,
     MPDConfig,

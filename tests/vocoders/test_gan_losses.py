@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from flowvox.audio.mel import get_mel_preset
-from flowvox.vocoders.gan_losses import (
+from flowvox.vocoders.gan.losses import (
     MultiResolutionMelLoss,
     MultiResolutionSTFTLoss,
     discriminator_loss,

@@ -5,13 +5,13 @@ import math
 import torch
 
 from flowvox.audio.mel import MelSpectrogram, get_mel_preset
-from flowvox.vocoders.discriminators import (
+from flowvox.vocoders.gan.discriminators import (
     DiscriminatorConfig,
     Discriminators,
     MPDConfig,
     MRDConfig,
 )
-from flowvox.vocoders.gan_losses import (
+from flowvox.vocoders.gan.losses import (
     MultiResolutionMelLoss,
     discriminator_loss,
     feature_matching_loss,

@@ -10,8 +10,8 @@ from torch import nn
 from flowvox.audio.mel import get_mel_preset, mel_filter_bank
 from flowvox.errors import FlowvoxError
 from flowvox.nn.convnext import ConvNeXtBlock, conv1d_channels_last
-from flowvox.vocoders.vocos import Vocos, VocosConfig, overlap_add, window_envelope
-from flowvox.vocoders.vocos_release import config_from_release, load_vocos_release
+from flowvox.vocoders.vocos.model import Vocos, VocosConfig, overlap_add, window_envelope
+from flowvox.vocoders.vocos.release import config_from_release, load_vocos_release
 
 TINY = dict(dim=32, hidden_dim=48, num_layers=2)
 
@@ -180,7 +180,7 @@ def tiny_release_yaml(padding: str = "center") -> dict:
 def test_release_load_reproduces_model(tmp_path, padding: str) -> None:
     model = tiny(padding)
     write_release(tmp_path, model, tiny_release_yaml(padding))
-    loaded = Vocos.from_release(tmp_path)
+    loaded = load_vocos_release(tmp_path)
     assert loaded.config == model.config
     assert loaded.config.mel == get_mel_preset("vocos24k")
     mel = random_mel(2, 16)
@@ -203,20 +203,22 @@ def test_release_missing_and_unexpected_keys(tmp_path) -> None:
     extra = {"backbone.extra.weight": torch.zeros(3)}
     write_release(tmp_path, model, tiny_release_yaml(), drop=["head.out.bias"], add=extra)
     with pytest.raises(FlowvoxError) as error:
-        Vocos.from_release(tmp_path)
+        load_vocos_release(tmp_path)
     message = str(error.value)
-    assert "missing [head.out.bias]" in message
-    assert "unexpected [backbone.extra.weight]" in message
+    assert "missing 1: head.out.bias" in message
+    assert "unexpected 1: backbone.extra.weight" in message
 
 
 def test_release_wrong_size_and_wrong_filters(tmp_path) -> None:
     write_release(tmp_path, tiny(), release_yaml(dim=32, intermediate_dim=64, num_layers=2))
-    with pytest.raises(FlowvoxError, match=r"wrong shape \[backbone\.convnext\.0\.pwconv1\.bias"):
-        Vocos.from_release(tmp_path)
+    with pytest.raises(
+        FlowvoxError, match=r"wrong shape 6: backbone\.convnext\.0\.pwconv1\.weight"
+    ):
+        load_vocos_release(tmp_path)
     bad_fb = {"feature_extractor.mel_spec.mel_scale.fb": torch.zeros(513, 100)}
     write_release(tmp_path, tiny(), tiny_release_yaml(), add=bad_fb)
     with pytest.raises(FlowvoxError, match="mel_scale.fb does not match"):
-        Vocos.from_release(tmp_path)
+        load_vocos_release(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -239,20 +241,20 @@ def test_release_unsupported_config(tmp_path, edit, message: str) -> None:
     edit(data)
     write_release(tmp_path, tiny(), data)
     with pytest.raises(FlowvoxError, match=message):
-        Vocos.from_release(tmp_path)
+        load_vocos_release(tmp_path)
 
 
 def test_release_refuses_pickled_objects(tmp_path) -> None:
     write_release(tmp_path, tiny(), tiny_release_yaml())
     torch.save({"head.out.bias": torch.zeros(3), "note": object()}, tmp_path / "pytorch_model.bin")
     with pytest.raises(FlowvoxError, match="not a plain tensor state dict"):
-        Vocos.from_release(tmp_path)
+        load_vocos_release(tmp_path)
     with pytest.raises(FlowvoxError, match="not found"):
-        Vocos.from_release(tmp_path / "missing")
+        load_vocos_release(tmp_path / "missing")
 
 
 def test_cli_convert_vocos_release(tmp_path, capsys) -> None:
-    from flowvox.cli import main
+    from flowvox.cli.main import main
     from flowvox.vocoders import load_vocoder
 
     model = tiny("center")

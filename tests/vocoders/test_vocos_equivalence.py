@@ -2,10 +2,10 @@
 
 The official model is random-initialised from its own config.yaml, every parameter is
 perturbed (so biases, norms and γ matter), its state dict is saved in the release format and
-loaded with ``Vocos.from_release``; both decode the same random mel.
+loaded with ``load_vocos_release``; both decode the same random mel.
 
 vocos 0.1.0 imports torchaudio, which has no build for torch 2.13:
-``benchmarks/peers/vocos_peer.py`` imports it with a stand-in torchaudio in place (the decode
+``tests/peers/vocos_peer.py`` imports it with a stand-in torchaudio in place (the decode
 path never calls torchaudio), shared with benchmarks/vocoder_speed.py.
 
 Set FLOWVOX_REQUIRE_PEERS=1 (CI does) to make a missing vocos package a failure, not a skip:
@@ -18,8 +18,8 @@ import pytest
 import torch
 import yaml
 
-from benchmarks.peers.vocos_peer import import_vocos_pretrained, missing_packages, release_config
-from flowvox.vocoders.vocos import Vocos
+from flowvox.vocoders import load_vocos_release
+from tests.peers.vocos_peer import import_vocos_pretrained, missing_packages, release_config
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_waveform_matches_official_vocos(vocos_package, tmp_path, padding, dim, 
             p.add_(torch.randn(p.shape, generator=g) * 0.05)
     torch.save(official.state_dict(), tmp_path / "pytorch_model.bin")
 
-    ours = Vocos.from_release(tmp_path)
+    ours = load_vocos_release(tmp_path)
     frames = 120
     mel = torch.randn(2, frames, 100, generator=g) * 2.0 - 6.0  # (b, n, f), log-mel-like
     with torch.inference_mode():

@@ -1,0 +1,2 @@
+"""The duration-aligned TTS family (Matcha / VoiceBox / VoiceFlow style): config, model (MAS,
+duration predictor, DiT decoder with audio prompt), training inputs, task, reflow, loader."""

@@ -1,0 +1,125 @@
+"""Known-mel inputs of the aligned TTS decoder: texts + mels -> MAS-aligned conditioning.
+
+Used where the mel of an utterance is known and the decoder's flow is evaluated on it
+(likelihood scoring, reflow pairs, straightness): durations come from MAS of the encoder means
+μ on the mel (as in training), μ̃ = μ expanded along them, and the decoder runs with no audio
+prompt (cond = 0), as ``AlignedTTS.synthesize`` does without a prompt:
+
+    v(x, t) = v_θ(x, 0, μ̃, t)                         (cfg w = 0)
+    v(x, t) = v_c + w (v_c - v_u),  v_u = v_θ(x, 0, 0, t)   (F5 guidance, w > 0)
+"""
+# b: batch, l: tokens (blanks included), n: frames, f: mel bins
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from flowvox.data.cache import mel_cache_name
+from flowvox.data.dataset import Utterance, collate_utterances
+from flowvox.data.manifest import ManifestEntry
+from flowvox.flow import F5Guidance, guided_velocity
+from flowvox.models.aligned.model import AlignedTTS
+from flowvox.models.training_text import PHONEME_PREFIX, TrainingText
+from flowvox.nn.duration import expand_by_durations
+from flowvox.nn.masks import pad_ids
+from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+
+
+@dataclass(frozen=True)
+class AlignedInputs:
+    """A padded batch with its MAS conditioning.
+
+    ids (b, l0), lengths (b,): tokenizer ids; mel (b, n, f), mel_lengths (b,), mask (b, n);
+    durations (b, l) MAS frames per encoder token; mu_frames (b, n, f) = μ̃ (0 at padding).
+    """
+
+    ids: Tensor
+    lengths: Tensor
+    mel: Tensor
+    mel_lengths: Tensor
+    mask: Tensor
+    durations: Tensor
+    mu_frames: Tensor
+
+
+def text_encoder_for(tokenizer: CharTokenizer | ByteTokenizer) -> TrainingText:
+    """Text -> ids like training does (through espeak-ng for "phoneme:" tokenizers)."""
+    phonemes = {} if tokenizer.name.startswith(PHONEME_PREFIX) else None
+    return TrainingText(tokenizer, phonemes)
+
+
+def utterance_id(entry: ManifestEntry) -> str:
+    """``extra["id"]`` when the manifest gives one, else ``<audio stem>-<hash of its path>``
+    (unique across folders, stable across runs)."""
+    given = entry.extra.get("id")
+    return str(given) if given else Path(mel_cache_name(entry.audio)).stem
+
+
+def item_seed(seed: int, item_id: str) -> int:
+    """seed + crc32(id): each utterance its own random stream, whatever its batch."""
+    return (int(seed) + zlib.crc32(item_id.encode("utf-8"))) % 2**31
+
+
+def alignable(model: AlignedTTS, num_ids: int, frames: int) -> bool:
+    """Whether MAS can align ``num_ids`` tokenizer ids to ``frames`` frames."""
+    tokens = 2 * num_ids + 1 if model.config.add_blank else num_ids
+    return 0 < num_ids and tokens <= frames
+
+
+def frame_batches(lengths: Sequence[int], batch_frames: int) -> list[list[int]]:
+    """Indices sorted by length, cut so that (items × longest) ≤ batch_frames (≥ 1 item)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[i] <= batch_frames:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+@torch.no_grad()
+def align_utterances(
+    model: AlignedTTS, texts: Sequence[Sequence[int]], mels: Sequence[Tensor]
+) -> AlignedInputs:
+    """Pad ids and mels (each (n_i, f)) and align them with MAS on the encoder means."""
+    device, dtype = _where(model)
+    utterances = [Utterance(m, "", "", "", "", i) for i, m in enumerate(mels)]
+    batch = collate_utterances(utterances)
+    ids, lengths = pad_ids(texts)
+    ids, lengths = ids.to(device), lengths.to(device)
+    mel, mel_lengths = batch.mel.to(device, dtype), batch.mel_lengths.to(device)
+    enc = model.encode(ids, lengths)
+    durations = model.align(enc, mel, mel_lengths)  # (b, l)
+    mu_frames = expand_by_durations(enc.mu, durations, mel.shape[1]).x  # (b, n, f)
+    mask = batch.mask.to(device)
+    return AlignedInputs(ids, lengths, mel, mel_lengths, mask, durations, mu_frames)
+
+
+def conditioned_velocity(
+    model: AlignedTTS, mu_frames: Tensor, mask: Tensor, cfg: float = 0.0
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """v(x, t) of the module docstring for μ̃ (b, n, f) and mask (b, n): x (b, n, f), t (b,)."""
+    no = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)
+    rows = {"cond": torch.zeros_like(mu_frames), "mu": mu_frames, "mask": mask, "drop": no}
+
+    def model_fn(x: Tensor, t: Tensor, c: dict) -> Tensor:
+        return model.decoder(x, c["cond"], c["mu"], t, c["mask"], c["drop"], c["drop"])
+
+    guidance = F5Guidance(cfg)
+
+    def velocity(x: Tensor, t: Tensor) -> Tensor:
+        return guided_velocity(model_fn, x, t, rows, {**rows, "drop": ~no}, guidance)
+
+    return velocity
+
+
+def _where(model: AlignedTTS) -> tuple[torch.device, torch.dtype]:
+    param = next(model.parameters())
+    return param.device, param.dtype

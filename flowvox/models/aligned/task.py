@@ -1,0 +1,207 @@
+"""Training task ``aligned_tts`` (Matcha / VoiceBox style).
+
+Run file (see ``configs/aligned-tiny.yaml``)::
+
+    task: aligned_tts
+    train: {...}                       # flowvox.train.TrainConfig
+    model: tiny                        # a preset name, {preset: tiny, dim: 96, ...},
+                                       # or every AlignedTTSConfig field
+    data: {prepared: prepared/, split: train}
+    media: {nfe: 8, cfg: 0.7}          # a sample logged every train.media_every steps
+    init_from: runs/x/model            # optional: start from an exported model's weights
+
+One step (random numbers from ``ctx.generator``, so a resumed run repeats them):
+MAS durations, then loss = flow + w_p prior + w_d duration (``AlignedTTS.forward``).
+With ``data.reflow_pairs: DIR`` the batches are stored (x_0, x_1) pairs (``flowvox reflow
+pairs``; mel = x_1) and x_0 replaces the noise draw (``flowvox.models.aligned.reflow``).
+Utterances with fewer frames than encoder tokens (blanks included) cannot be aligned and are
+left out.
+
+The exported directory holds ``model.safetensors`` (AlignedTTS state dict), ``config.json``
+(the run config with the resolved model section) and ``vocab.txt`` (tokenizer "char").
+"""
+# b: batch, n: mel frames, f: mel bins, l: text tokens
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from flowvox.data.dataset import Batch, MelDataset, Utterance, collate_utterances
+from flowvox.errors import FlowvoxError
+from flowvox.models.aligned.config import ALIGNED_FAMILY, AlignedTTSConfig
+from flowvox.models.aligned.load import load_aligned_model
+from flowvox.models.aligned.model import AlignedTTS
+from flowvox.models.loading import (
+    WEIGHTS_FILE,
+    resolve_model_section,
+    section_tokenizer,
+    stamp_family,
+)
+from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder, read_split
+from flowvox.models.training_text import TrainingText, training_text
+from flowvox.nn.masks import pad_ids
+from flowvox.nn.state_dict import check_state_dict
+from flowvox.text.tokenizers import CharTokenizer
+from flowvox.train.media import log_duration_media
+from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
+
+
+@dataclass
+class AlignedDataConfig(PreparedDataConfig):
+    """``PreparedDataConfig`` (media: an item of the "test" split, else of ``split``) plus:"""
+
+    reflow_pairs: str | None = None  # a `flowvox reflow pairs` folder: train on (x_0, x_1)
+
+
+@dataclass
+class AlignedMediaConfig:
+    nfe: int = 8
+    cfg: float = 0.7  # F5 guidance weight (0: off)
+    seed: int = 0
+
+
+@dataclass
+class AlignedTaskConfig:
+    """The ``model``, ``data`` and ``media`` sections of an ``aligned_tts`` run file."""
+
+    model: str | dict[str, Any] = "tiny"
+    data: AlignedDataConfig = field(default_factory=AlignedDataConfig)
+    media: AlignedMediaConfig = field(default_factory=AlignedMediaConfig)
+    init_from: str | None = None  # a model folder whose weights start the run (e.g. reflow)
+
+
+@dataclass
+class AlignedBatch:
+    utterances: Batch  # mel (b, n, f), mel_lengths (b,), ...
+    ids: Tensor  # (b, l) int64 tokenizer ids, 0 past each text
+    lengths: Tensor  # (b,) int64
+    x_0: Tensor | None = None  # (b, n, f) stored reflow noise (mel is then its x_1)
+
+    def to(self, device: torch.device | str) -> AlignedBatch:
+        x_0 = None if self.x_0 is None else self.x_0.to(device)
+        return AlignedBatch(
+            self.utterances.to(device), self.ids.to(device), self.lengths.to(device), x_0
+        )
+
+
+class AlignedCollate:
+    """Pads utterances and tokenizes their texts with ``text`` (through its text -> IPA
+    table for phoneme tokenizers; picklable)."""
+
+    def __init__(self, text: TrainingText):
+        self.tokenizer, self.text = text.tokenizer, text
+
+    def encode(self, text: str) -> list[int]:
+        return self.text.encode(text)
+
+    def __call__(self, items: Sequence[Utterance]) -> AlignedBatch:
+        batch = collate_utterances(items)
+        return AlignedBatch(batch, *pad_ids([self.encode(t) for t in batch.texts]))
+
+
+def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> AlignedTTSConfig:
+    """``model`` section (preset name, {preset: ..., overrides}, or fields) -> config with
+    ``text_vocab_size`` = ``vocab_size`` (``flowvox.models.loading``)."""
+    return resolve_model_section(AlignedTTSConfig, model, vocab_size)
+
+
+class AlignedTTSTask(TrainTask):
+    """MAS-aligned flow matching for ``AlignedTTS`` (see the module docstring)."""
+
+    config_class = AlignedTaskConfig
+    export_module = "model"
+
+    def __init__(self, config: AlignedTaskConfig):
+        super().__init__(config)
+        data = config.data
+        self.prepared = prepared_folder(data)
+        model = config.model
+        name = section_tokenizer(AlignedTTSConfig, model)
+        text = training_text(name, self.prepared, data.vocab, (data.split, "test"))
+        self.tokenizer = text.tokenizer
+        self.collate = AlignedCollate(text)
+        self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
+        if self.model_config.cond_dim > 0:
+            raise FlowvoxError(
+                "model.cond_dim > 0: the aligned_tts trainer has no speaker vectors yet; set 0"
+            )
+        config.model = self.model_config.to_dict()  # what checkpoints and export store
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        model = AlignedTTS(self.model_config)
+        if self.config.init_from:  # same shapes needed; the path and loss options may differ
+            weights = load_aligned_model(self.config.init_from).model.state_dict()
+            check_state_dict(model, weights, Path(self.config.init_from) / WEIGHTS_FILE)
+            model.load_state_dict(weights)
+        return {"model": model}
+
+    def train_data(self) -> TrainData:
+        if self.config.data.reflow_pairs:  # (x_0, x_1) pairs: see flowvox.models.aligned.reflow
+            from flowvox.models.aligned.reflow import ReflowCollate, ReflowPairDataset
+
+            data = self.config.data
+            pairs = ReflowPairDataset(
+                data.reflow_pairs, self.model_config.mel_dim, data.min_item_frames
+            )
+            return TrainData(pairs, pairs.lengths, ReflowCollate(self.collate))
+        dataset = self._dataset(self.config.data.split, filtered=True)
+        return TrainData(dataset, dataset.lengths, self.collate)
+
+    def training_step(
+        self, modules: Mapping[str, nn.Module], batch: AlignedBatch, ctx: StepContext
+    ) -> StepOutput:
+        wrapped = modules["model"]
+        model: AlignedTTS = getattr(wrapped, "module", wrapped)  # DDP keeps it in .module
+        mel, lengths = batch.utterances.mel, batch.utterances.mel_lengths  # (b, n, f), (b,)
+        draw = model.draw_training(lengths, mel.shape[1], ctx.generator, mel.dtype)
+        if batch.x_0 is not None:  # reflow: the stored noise of x_1 = mel replaces the draw
+            draw = dataclasses.replace(draw, x_0=batch.x_0.to(draw.x_0))
+        out = wrapped(mel, lengths, batch.ids, batch.lengths, draw)
+        terms = {"flow": out.flow.detach(), "prior": out.prior.detach()}
+        terms["duration"] = out.duration.detach()
+        return StepOutput(out.loss, terms=terms, frames=int(lengths.sum()))
+
+    def log_media(self, modules: Mapping[str, nn.Module], step: int, sink: MediaSink) -> None:
+        """Truth (top) over the sample from predicted durations (bottom), each its own width,
+        and the frame-count error of the predicted durations."""
+        model: AlignedTTS = modules[self.export_module]
+        device = next(model.parameters()).device
+        item = self._media_dataset()[self.config.data.media_index]
+        ids, lengths = pad_ids([self.collate.encode(item.text)])
+        media = self.config.media
+        gen = torch.Generator().manual_seed(media.seed)
+        try:
+            out = model.synthesize(
+                ids.to(device), lengths.to(device), nfe=media.nfe, cfg=media.cfg, generator=gen
+            )
+        except FlowvoxError:  # predicted durations past max_frames early in training
+            sink.scalar("media/frames_error", float("inf"))
+            return
+        log_duration_media(sink, item.mel, out.mel[0].float().cpu())  # (n, f), (m, f)
+
+    def export_config(self, run_dict: dict[str, Any]) -> dict[str, Any]:
+        """The run config with the family stamp in front (``flowvox.models.loading``)."""
+        return stamp_family(run_dict, ALIGNED_FAMILY)
+
+    def export_files(self, out_dir: Path) -> None:
+        if isinstance(self.tokenizer, CharTokenizer):
+            self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
+
+    def _media_dataset(self) -> MelDataset:
+        test = (self.prepared / "test.jsonl").is_file()
+        return self._dataset("test" if test else self.config.data.split, filtered=False)
+
+    def _dataset(self, split: str, filtered: bool) -> MelDataset:
+        data, config = self.config.data, self.model_config
+        encode = self.collate.encode if filtered else None
+        return read_split(
+            self.prepared, split, config.mel, encode, config.add_blank,
+            data.min_item_frames, data.max_item_frames,
+        )  # fmt: skip

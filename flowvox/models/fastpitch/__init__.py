@@ -1,0 +1,1 @@
+"""FastPitch, the non-generative baseline: config, model, training task, loader."""
