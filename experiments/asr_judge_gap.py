@@ -94,7 +94,7 @@ def judge_voice(voice: str, texts: list[str], wavs: list[str], raws: list[str]) 
     import numpy as np
 
     from flowvox.audio import load_audio
-    from flowvox.eval.asr import PocketsphinxASR, PocketsphinxConfig
+    from flowvox.audio.asr import PocketsphinxASR, PocketsphinxConfig
 
     out: dict[str, list[str]] = {}
     cpu = time.process_time()
@@ -114,7 +114,7 @@ def judge_voice(voice: str, texts: list[str], wavs: list[str], raws: list[str]) 
 
 def judge_only(voice: str, texts: list[str], wavs: list[str]) -> dict:
     """Transcripts of one voice's clips by the judge as flowvox eval runs it (a worker)."""
-    from flowvox.eval.asr import PocketsphinxASR
+    from flowvox.audio.asr import PocketsphinxASR
 
     return {
         "voice": voice,

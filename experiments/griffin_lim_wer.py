@@ -161,8 +161,8 @@ def judge_voice(utterances: list[Utterance], conditions: list[Condition]) -> Voi
     import torch
 
     from flowvox.audio import load_audio, resample
+    from flowvox.audio.asr import PocketsphinxASR
     from flowvox.audio.mel import MelSpectrogram, get_mel_preset
-    from flowvox.eval.asr import PocketsphinxASR
     from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
 
     torch.set_num_threads(1)

@@ -11,6 +11,7 @@ import random
 
 import numpy as np
 
+from flowvox.data.corpus.sentences import wordnet_sentences
 from flowvox.errors import FlowvoxError
 
 REF_TEXT = "The quick brown fox jumps over the lazy dog by the river bank."
@@ -28,8 +29,6 @@ FALLBACK_LINES = [
 def pick_lines(count: int, seed: int = 0) -> list[str]:
     """``count`` WordNet sentences spread evenly over the length range (fixed, shuffled)."""
     try:
-        from flowvox.data.corpus.sentences import wordnet_sentences
-
         pool = sorted(set(wordnet_sentences()), key=lambda s: (len(s), s))
     except FlowvoxError:
         pool = FALLBACK_LINES

@@ -12,6 +12,11 @@ from torch import nn
 
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
+from flowvox.models.infill import InfillTTS, InfillTTSConfig
+from flowvox.text import CharTokenizer, build_vocab
+from flowvox.vocoders import Vocos, VocosConfig
+from flowvox.vocoders.io import load_vocoder
+from flowvox.vocoders.pairing import griffin_lim_vocoder
 
 VOCODER_NAMES = {
     "vocos-size": "Vocos of the released vocos-mel-24khz size (13.5 M, random weights)",
@@ -35,7 +40,6 @@ class Built:
 def random_infill(preset: str, vocab_size: int) -> nn.Module:
     """The infill preset with random weights, all moved off their init (AdaLN-zero layers
     would otherwise output zeros and skip no work, but keep the figures honest)."""
-    from flowvox.models.infill import InfillTTS, InfillTTSConfig
 
     config = InfillTTSConfig.preset(preset, [f"text_vocab_size={vocab_size}"])
     torch.manual_seed(0)
@@ -48,8 +52,6 @@ def random_infill(preset: str, vocab_size: int) -> nn.Module:
 
 
 def _vocoder(name: str, mel) -> nn.Module | str:
-    from flowvox.vocoders import Vocos, VocosConfig
-    from flowvox.vocoders.pairing import griffin_lim_vocoder
 
     if name == "vocos-size":
         torch.manual_seed(0)
@@ -78,7 +80,6 @@ def build_synthesizer(
                 f"--preset {preset!r}: random-weight presets are infill:tiny|small|base "
                 "(aligned models need trained durations: pass --model DIR)"
             )
-        from flowvox.text import CharTokenizer, build_vocab
 
         tokenizer = CharTokenizer(
             build_vocab([string.ascii_letters + string.digits + " .,;:!?'-\"()"])
@@ -86,8 +87,6 @@ def build_synthesizer(
         model = random_infill(size, tokenizer.vocab_size).to(device)
         voc = _vocoder(vocoder, model.config.mel)
         if isinstance(voc, str):
-            from flowvox.vocoders.io import load_vocoder
-
             voc = load_vocoder(voc, device=device, expect_mel=model.config.mel)
         synth = Synthesizer(model, tokenizer, voc.to(device))
         params = sum(p.numel() for p in model.parameters())

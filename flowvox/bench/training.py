@@ -20,6 +20,7 @@ from torch import nn
 
 from flowvox.bench.flops import FlopCount
 from flowvox.bench.memory import PeakMemory
+from flowvox.models.aligned.model import AlignedTTS
 
 
 @dataclass
@@ -41,7 +42,6 @@ class TrainingRow:
 
 def _loss_fn(model: nn.Module, batch: int, frames: int, device: str):
     """A closure computing the family's training loss on one fixed random batch."""
-    from flowvox.models.aligned.model import AlignedTTS
 
     gen = torch.Generator().manual_seed(0)
     config = model.config

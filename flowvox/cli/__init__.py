@@ -1,0 +1,1 @@
+"""`flowvox <verb>`: the command line. ``flowvox.cli.main.main`` is the entry point."""

@@ -12,6 +12,7 @@ training checkpoints (.pt) are read as plain tensors only (torch.load weights_on
 examples:
   flowvox convert f5 F5TTS_v1_Base/model_1250000.safetensors --vocab vocab.txt models/f5-v1-base
   flowvox convert f5 F5TTS_Base/model_1200000.pt --vocab vocab.txt models/f5-v0 --version v0
+  flowvox convert f5 E2TTS_Base/model_1200000.safetensors --vocab vocab.txt models/e2 --version v0
   flowvox speak "Hello there." -o hi.wav --model models/f5-v1-base --ref-audio me.wav
 """
 
@@ -26,9 +27,10 @@ def add_convert_parser(verbs: argparse._SubParsersAction, formatter_class: type)
     kinds = convert.add_subparsers(dest="kind", required=True, metavar="KIND")
     f5 = kinds.add_parser(
         "f5",
-        help="an F5-TTS DiT checkpoint (v1 or v0; Base, Small or any size)",
-        description="Read an F5-TTS checkpoint, infer its shape from the tensors, write "
-        "model.safetensors + config.json + vocab.txt into OUT_DIR and load it back.",
+        help="an F5-TTS checkpoint: DiT (v1 or v0) or E2 UNetT; Base, Small or any size",
+        description="Read an F5-TTS checkpoint (DiT, or E2-TTS's UNetT), infer its backbone "
+        "and shape from the tensors, write model.safetensors + config.json + vocab.txt into "
+        "OUT_DIR and load it back.",
         epilog=EXAMPLES,
         formatter_class=formatter_class,
     )
@@ -39,7 +41,11 @@ def add_convert_parser(verbs: argparse._SubParsersAction, formatter_class: type)
         "--version", choices=("v1", "v0"), default="v1",
         help="v1 (F5TTS_v1_*, default) or v0 (F5TTS_Base, E2): filler masking and RoPE heads",
     )  # fmt: skip
-    f5.add_argument("--heads", type=int, help="attention heads (default: width / 64, as F5)")
+    f5.add_argument(
+        "--heads", type=int,
+        help="attention heads, a check: read off the rotary table (width / head width); "
+        "chosen only for a file without one (default then: width / 64, as F5)",
+    )  # fmt: skip
     f5.add_argument("--no-ema", action="store_true", help=".pt only: the raw, not EMA, weights")
     f5.add_argument(
         "--tokenizer", choices=("pinyin", "char"), default="pinyin",
@@ -68,10 +74,11 @@ def run_convert_f5(args: argparse.Namespace) -> None:
         args.checkpoint, args.vocab, args.out, args.version, args.heads, not args.no_ema,
         args.tokenizer,
     )  # fmt: skip
+    backbone = "DiT" if c.backbone == "dit" else "E2"
     print(
-        f"wrote {args.out}: F5 DiT {c.version}, dim {c.dim}, depth {c.depth}, heads {c.heads}, "
-        f"text_dim {c.text_dim}, {c.conv_layers} ConvNeXt blocks, vocab {c.text_vocab_size} "
-        f"({c.tokenizer})"
+        f"wrote {args.out}: F5 {backbone} {c.version}, dim {c.dim}, depth {c.depth}, "
+        f"heads {c.heads}, text_dim {c.text_dim}, {c.conv_layers} ConvNeXt blocks, "
+        f"vocab {c.text_vocab_size} ({c.tokenizer})"
     )
 
 

@@ -47,6 +47,7 @@ from flowvox.data.readers import locate_entries
 from flowvox.data.report import PrepareReport
 from flowvox.data.stats import dataset_stats
 from flowvox.errors import FlowvoxError
+from flowvox.text.vocab import build_vocab, save_vocab
 from flowvox.utils.atomic import atomic_write_text
 
 VOCAB_FILE, STATS_FILE = "vocab.txt", "stats.json"
@@ -199,7 +200,6 @@ def _previous_splits(out: Path) -> set[str]:
 
 
 def _write_vocab(path: Path, texts: Sequence[str]) -> int:
-    from flowvox.text.vocab import build_vocab, save_vocab
 
     tokens = build_vocab(texts)
     save_vocab(tokens, path)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from flowvox.eval.asr import Transcriber, make_transcriber
+from flowvox.audio.asr import Transcriber, make_transcriber
 
 CHUNK_FILES = 12
 

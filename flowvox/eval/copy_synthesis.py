@@ -26,6 +26,7 @@ from flowvox.audio.io import load_audio, save_audio
 from flowvox.audio.mel import MelSpectrogram
 from flowvox.data.readers import AUDIO_SUFFIXES
 from flowvox.errors import FlowvoxError
+from flowvox.eval.items import read_eval_items
 from flowvox.infer.vocode import vocode_mels
 from flowvox.vocoders.pairing import vocoder_mel
 
@@ -63,7 +64,6 @@ def copy_sources(inputs: Sequence[str | os.PathLike]) -> list[CopySource]:
     Raises ``FlowvoxError`` for a missing input, a manifest line without ``audio``, a folder
     without audio files, or two recordings with the same id.
     """
-    from flowvox.eval.items import read_eval_items  # eval imports torch-heavy judges lazily
 
     sources: list[CopySource] = []
     for name in inputs:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from flowvox.audio import load_audio
+from flowvox.audio.asr import make_transcriber
 from flowvox.errors import FlowvoxError
 from flowvox.eval.asr_pool import TranscriptionPool
 from flowvox.eval.items import EvalItem
@@ -35,6 +36,7 @@ from flowvox.eval.mcd import (
     mel_cepstrum,
 )
 from flowvox.eval.pitch_error import f0_rmse, f0_track
+from flowvox.eval.speaker import SpeakerEncoder
 from flowvox.eval.text_norm import wer
 
 GROUND_TRUTH = "ground truth"
@@ -68,7 +70,7 @@ class UtteranceScore:
 class JudgeConfig:
     """Which recogniser, how many ASR worker processes, how many cepstral coefficients."""
 
-    asr: str = "pocketsphinx"  # see flowvox.eval.asr.make_transcriber
+    asr: str = "pocketsphinx"  # see flowvox.audio.asr.make_transcriber
     workers: int = 1  # ASR processes beside this one; 0: decode here
     mcd_coefficients: int = 24  # c1..cD
     speaker: bool = True  # resemblyzer similarity (off: faster, no figure)
@@ -94,8 +96,6 @@ class Judges:
     """Holds the loaded judges and per-file caches (references and ground truth are reused)."""
 
     def __init__(self, config: JudgeConfig, transcriber=None) -> None:
-        from flowvox.eval.asr import make_transcriber
-        from flowvox.eval.speaker import SpeakerEncoder
 
         self.config = config
         # built here even with workers: a bad --asr fails before any work starts

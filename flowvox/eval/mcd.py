@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from flowvox.audio import resample, trim_silence
-from flowvox.audio.mel import MelConfig
+from flowvox.audio.mel import MelConfig, MelSpectrogram
 from flowvox.errors import FlowvoxError
 
 ANALYSIS_RATE = 16000
@@ -58,8 +58,6 @@ def mel_cepstrum(wav16: np.ndarray, n_coeffs: int = 24) -> np.ndarray:
     """Mel-cepstra c1..c_D (n, D) of a 16 kHz waveform (s,), n = ANALYSIS_MEL.frames(s)."""
     import torch
     from scipy.fft import dct
-
-    from flowvox.audio.mel import MelSpectrogram
 
     if not 1 <= n_coeffs < ANALYSIS_MEL.n_mels:
         raise FlowvoxError(f"mcd coefficients {n_coeffs}: use 1..{ANALYSIS_MEL.n_mels - 1}")

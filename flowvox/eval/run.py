@@ -20,6 +20,11 @@ from flowvox.errors import FlowvoxError
 from flowvox.eval.items import EvalItem, find_generated, read_eval_items
 from flowvox.eval.judges import GROUND_TRUTH, JudgeConfig, Judges, UtteranceScore
 from flowvox.eval.report import SystemSummary, summarize, write_results
+from flowvox.infer.bulk import generate_bulk
+from flowvox.infer.model_dir import sampling_defaults
+from flowvox.infer.options import SynthesisOptions
+from flowvox.infer.synthesizer import Synthesizer
+from flowvox.utils.atomic import atomic_write_text
 
 
 @dataclass
@@ -94,8 +99,6 @@ def run_eval(config: EvalConfig) -> EvalReport:
     rtf: dict[str, float | None] = {}
     synthesis_seconds = 0.0
     if config.model is not None:
-        from flowvox.infer import SynthesisOptions, Synthesizer
-
         for nfe in config.nfe:  # option errors before the model loads
             SynthesisOptions(nfe=nfe, cfg=config.cfg, seed=config.seed)
         _check_audio_settings(out / "audio", config)
@@ -127,8 +130,6 @@ def with_model_sampling(config: EvalConfig) -> EvalConfig:
     """``config`` with the NFE and CFG not given taken from the model folder's sampling.json
     (``flowvox pack --nfe/--cfg``), else ``SynthesisOptions``' defaults: a model is judged
     as it speaks. Its sway and solver reach the synthesis through ``default_options``."""
-    from flowvox.infer.model_dir import sampling_defaults
-    from flowvox.infer.options import SynthesisOptions
 
     defaults = {"nfe": SynthesisOptions().nfe, "cfg": SynthesisOptions().cfg}
     defaults.update(
@@ -145,8 +146,6 @@ def _check_audio_settings(folder: Path, config: EvalConfig, write: bool = False)
     """``OUT/audio/settings.json`` names the model and options its audio was made with; a
     rerun (which reuses finished audio) with other settings is refused."""
     import json
-
-    from flowvox.utils.atomic import atomic_write_text
 
     settings = {
         "model": str(Path(config.model).resolve()),
@@ -173,7 +172,6 @@ def _synthesize(
     synth, config: EvalConfig, items: list[EvalItem], nfe: int, folder: Path
 ) -> tuple[dict[str, Path], float, float | None]:
     """Speak the manifest at ``nfe`` into ``folder``: (id -> wav, wall seconds, RTF)."""
-    from flowvox.infer.bulk import generate_bulk
 
     options = synth.default_options(nfe=nfe, cfg=config.cfg, seed=config.seed)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from flowvox.audio.io import save_audio
 from flowvox.errors import FlowvoxError
 from flowvox.infer.bulk_source import BulkItem, pack_batches, read_bulk_source
 from flowvox.utils.atomic import atomic_write_text
@@ -147,7 +148,6 @@ def _run_batch(
     synth: BatchSynthesizer, batch: list[BulkItem], options: Any, out: Path, report: BulkReport
 ) -> list[dict[str, Any]]:
     """Speak one batch, write its wavs; the manifest records of what was made."""
-    from flowvox.audio.io import save_audio
 
     ref_audio, ref_text = batch[0].reference_key
     report.batches += 1

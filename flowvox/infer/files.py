@@ -16,9 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from flowvox.audio.io import check_finite, save_audio
 from flowvox.errors import FlowvoxError
 from flowvox.infer.bulk import BulkReport, generate_bulk
 from flowvox.infer.bulk_source import read_bulk_source
+from flowvox.infer.synthesizer import Synthesizer
+from flowvox.utils.atomic import atomic_path
 
 AUDIO_SUFFIXES = {".wav": "PCM_16", ".flac": "PCM_16", ".ogg": "VORBIS"}
 
@@ -98,7 +101,6 @@ def speak_to_file(
     out = check_output_file(out_path)
     text = check_text(text)
     check_reference_flags(ref_audio, ref_text, voice)
-    from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
     options = model_options(synth, options)
@@ -108,8 +110,6 @@ def speak_to_file(
     if stream:
         sample_rate, samples = _stream_to(out, synth, text, ref_audio, ref_text, options)
     else:
-        from flowvox.audio.io import save_audio
-
         wav, sample_rate = synth.speak(text, ref_audio, ref_text, options)
         save_audio(out, wav, sample_rate, AUDIO_SUFFIXES[out.suffix.lower()])
         samples = len(wav)
@@ -127,9 +127,6 @@ def _stream_to(
 ) -> tuple[int, int]:
     """Write the chunks of ``synth.stream`` as they come; (sample rate, samples written)."""
     import soundfile as sf
-
-    from flowvox.audio.io import check_finite
-    from flowvox.utils.atomic import atomic_path
 
     sample_rate = int(synth.sample_rate)
     written = 0
@@ -175,7 +172,6 @@ def generate_to_folder(
     if batch_frames is not None and batch_frames < 1:
         raise FlowvoxError(f"--batch-frames must be at least 1, got {batch_frames}")
     check_reference_flags(ref_audio, ref_text, voice)
-    from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
     options = model_options(synth, options)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from flowvox.errors import FlowvoxError
+from flowvox.infer.options import SynthesisOptions
+from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
 DEFAULT_REFERENCE = ("reference.wav", "reference.txt")
 VOICES_FILE = "voices.json"
@@ -73,7 +75,6 @@ def named_voices(folder: Path) -> tuple[dict[str, Prompt], str | None]:
 def sampling_defaults(folder: Path) -> dict[str, Any]:
     """The model directory's ``sampling.json`` ({} when it has none), checked: only
     ``SAMPLING_KEYS``, values that ``SynthesisOptions`` accepts."""
-    from flowvox.infer.options import SynthesisOptions
 
     path = Path(folder) / SAMPLING_FILE
     if not path.is_file():
@@ -112,7 +113,5 @@ def named_vocoder(folder: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     if isinstance(named, str) and named:
-        from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
-
         return named if named.lower() in GRIFFIN_LIM_NAMES else str(folder / named)
     return None

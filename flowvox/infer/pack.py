@@ -23,8 +23,11 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from flowvox.audio.io import load_audio, save_audio
+from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import SAMPLING_FILE, VOICES_FILE, Prompt, sampling_defaults
+from flowvox.infer.synthesizer import Synthesizer
 from flowvox.utils.atomic import atomic_folder, check_new_folder
 from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
@@ -81,7 +84,6 @@ def _name_vocoder(config_path: Path, name: str) -> None:
 def voices_from_manifest(manifest: str | Path) -> dict[str, Prompt]:
     """One prompt per speaker of a JSONL manifest: its utterance nearest 5 s among those of
     3–8 s (ties: the first in file order); speakers with none in range are left out."""
-    from flowvox.data.manifest import read_manifest
 
     base = Path(manifest).parent
     best: dict[str, tuple[float, Prompt]] = {}
@@ -101,7 +103,6 @@ def voices_from_manifest(manifest: str | Path) -> dict[str, Prompt]:
 
 
 def _write_voices(dst: Path, voices: dict[str, Prompt], default: str | None, sample_rate: int):
-    from flowvox.audio.io import load_audio, save_audio
 
     (dst / "voices").mkdir()
     entries = {}
@@ -136,7 +137,6 @@ def pack_model(
         default = next(iter(voices))
     if default is not None and default not in voices:
         raise FlowvoxError(f"--default {default!r} is not among the voices {sorted(voices)}")
-    from flowvox.infer import Synthesizer
 
     synth = Synthesizer.from_pretrained(src, vocoder or "griffin-lim")  # checks model + pairing
     with atomic_folder(out, "packing") as tmp:

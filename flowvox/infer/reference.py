@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from flowvox.audio.asr import PocketsphinxASR
 from flowvox.audio.io import (
     AudioClip,
     check_finite,
@@ -189,7 +190,6 @@ def reference_key(source: RefAudio, ref_text: str | None, max_seconds: float) ->
 
 def pocketsphinx_transcriber() -> Transcribe:
     """A recogniser backed by one ``PocketsphinxASR`` (the en-us model in its wheel)."""
-    from flowvox.eval.asr import PocketsphinxASR
 
     asr = PocketsphinxASR()
     return asr.transcribe

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from flowvox.errors import FlowvoxError
 from flowvox.text import iter_chunks, normalize_text
+from flowvox.text.phonemes import phonemize
 from flowvox.text.tokenizers import Tokenizer
 
 PHONEME_PREFIX = "phoneme:"
@@ -98,7 +99,5 @@ def token_ids(ref_text: str, chunk: str, tokenizer: Tokenizer) -> list[int]:
     full = ref_text + chunk
     name = getattr(tokenizer, "name", "")
     if name.startswith(PHONEME_PREFIX):
-        from flowvox.text.phonemes import phonemize
-
         full = phonemize([full], name[len(PHONEME_PREFIX) :])[0]
     return tokenizer.encode(full) or [0]

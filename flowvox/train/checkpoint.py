@@ -31,6 +31,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
+from flowvox.train.config import run_config_from_dict
+from flowvox.train.registry import resolve_task
 from flowvox.utils.config import load_config_json, save_config_json
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -151,8 +153,6 @@ def write_model_dir(
 
 def export_checkpoint(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """An inference folder (EMA weights + config.json) from a training checkpoint folder."""
-    from flowvox.train.config import run_config_from_dict
-    from flowvox.train.registry import resolve_task
 
     checkpoint_dir = Path(checkpoint_dir)
     if not (checkpoint_dir / "ema.safetensors").is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flowvox.errors import FlowvoxError
+from flowvox.train.registry import resolve_task
 from flowvox.utils.config import (
     apply_overrides,
     config_from_dict,
@@ -110,7 +111,6 @@ class RunConfig:
 
 def run_config_from_dict(data: dict[str, Any], default_out_dir: str | None = None) -> RunConfig:
     """Build a ``RunConfig``: reserved keys here, the rest into the task's ``config_class``."""
-    from flowvox.train.registry import resolve_task  # the registry imports task modules
 
     name = data.get("task")
     if not isinstance(name, str) or not name:

@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from flowvox.errors import FlowvoxError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -58,7 +60,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def check_new_folder(path: str | os.PathLike) -> Path:
     """``path`` as a folder to create: refused when it exists non-empty (or is a file), or
     when its parent folder is missing."""
-    from flowvox.errors import FlowvoxError
 
     out = Path(path)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -13,10 +13,10 @@ import shutil
 import numpy as np
 import pytest
 
+from flowvox.audio.asr import PocketsphinxASR
 from flowvox.audio.io import load_audio
 from flowvox.data.corpus.engines import synthesize_raw
 from flowvox.data.corpus.voices import resolve_voice
-from flowvox.eval.asr import PocketsphinxASR
 from flowvox.eval.speaker import SpeakerEncoder
 from flowvox.eval.text_norm import wer_many
 

@@ -6,11 +6,11 @@ import shlex
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from flowvox.data.corpus.config import CorpusConfig, CorpusReport
 from flowvox.data.corpus.voices import VoiceInfo
 from flowvox.data.manifest import ManifestEntry
 
-if TYPE_CHECKING:  # build imports this module; these names are for annotations only
-    from flowvox.data.corpus.build import CorpusConfig, CorpusReport
+if TYPE_CHECKING:  # for annotations only
     from flowvox.data.corpus.sentences import TextSource
 
 

@@ -1,4 +1,5 @@
-"""Known-mel inputs of the aligned TTS decoder: texts + mels -> MAS-aligned conditioning.
+"""Inputs of the aligned TTS model: the training batch (``AlignedBatch``, ``AlignedCollate``),
+and known-mel inputs of its decoder: texts + mels -> MAS-aligned conditioning.
 
 Used where the mel of an utterance is known and the decoder's flow is evaluated on it
 (likelihood scoring, reflow pairs, straightness): durations come from MAS of the encoder means
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor
 
 from flowvox.data.cache import mel_cache_name
-from flowvox.data.dataset import Utterance, collate_utterances
+from flowvox.data.dataset import Batch, Utterance, collate_utterances
 from flowvox.data.manifest import ManifestEntry
 from flowvox.flow import F5Guidance, guided_velocity
 from flowvox.models.aligned.model import AlignedTTS
@@ -29,6 +30,35 @@ from flowvox.models.training_text import PHONEME_PREFIX, TrainingText
 from flowvox.nn.duration import expand_by_durations
 from flowvox.nn.masks import pad_ids
 from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
+
+
+@dataclass
+class AlignedBatch:
+    utterances: Batch  # mel (b, n, f), mel_lengths (b,), ...
+    ids: Tensor  # (b, l) int64 tokenizer ids, 0 past each text
+    lengths: Tensor  # (b,) int64
+    x_0: Tensor | None = None  # (b, n, f) stored reflow noise (mel is then its x_1)
+
+    def to(self, device: torch.device | str) -> AlignedBatch:
+        x_0 = None if self.x_0 is None else self.x_0.to(device)
+        return AlignedBatch(
+            self.utterances.to(device), self.ids.to(device), self.lengths.to(device), x_0
+        )
+
+
+class AlignedCollate:
+    """Pads utterances and tokenizes their texts with ``text`` (through its text -> IPA
+    table for phoneme tokenizers; picklable)."""
+
+    def __init__(self, text: TrainingText):
+        self.tokenizer, self.text = text.tokenizer, text
+
+    def encode(self, text: str) -> list[int]:
+        return self.text.encode(text)
+
+    def __call__(self, items: Sequence[Utterance]) -> AlignedBatch:
+        batch = collate_utterances(items)
+        return AlignedBatch(batch, *pad_ids([self.encode(t) for t in batch.texts]))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from flowvox.data.dataset import MelDataset, Utterance
 from flowvox.errors import FlowvoxError
 from flowvox.flow import StraightnessResult, time_grid, trajectory_straightness
 from flowvox.models.aligned.inputs import (
+    AlignedBatch,
+    AlignedCollate,
     AlignedInputs,
     align_utterances,
     alignable,
@@ -46,7 +48,7 @@ from flowvox.models.aligned.inputs import (
 )
 from flowvox.models.aligned.load import load_aligned_model
 from flowvox.models.aligned.model import AlignedTTS
-from flowvox.models.aligned.task import WEIGHTS_FILE, AlignedBatch, AlignedCollate
+from flowvox.models.loading import WEIGHTS_FILE
 from flowvox.utils.atomic import atomic_path, atomic_write_text
 
 PAIRS_DIR, PAIRS_MANIFEST, SETTINGS_FILE = "pairs", "pairs.jsonl", "reflow.json"

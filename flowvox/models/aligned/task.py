@@ -25,19 +25,21 @@ The exported directory holds ``model.safetensors`` (AlignedTTS state dict), ``co
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from flowvox.data.dataset import Batch, MelDataset, Utterance, collate_utterances
+from flowvox.data.dataset import MelDataset
 from flowvox.errors import FlowvoxError
 from flowvox.models.aligned.config import ALIGNED_FAMILY, AlignedTTSConfig
+from flowvox.models.aligned.inputs import AlignedBatch, AlignedCollate
 from flowvox.models.aligned.load import load_aligned_model
 from flowvox.models.aligned.model import AlignedTTS
+from flowvox.models.aligned.reflow import ReflowCollate, ReflowPairDataset
 from flowvox.models.loading import (
     WEIGHTS_FILE,
     resolve_model_section,
@@ -45,7 +47,7 @@ from flowvox.models.loading import (
     stamp_family,
 )
 from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder, read_split
-from flowvox.models.training_text import TrainingText, training_text
+from flowvox.models.training_text import training_text
 from flowvox.nn.masks import pad_ids
 from flowvox.nn.state_dict import check_state_dict
 from flowvox.text.tokenizers import CharTokenizer
@@ -75,35 +77,6 @@ class AlignedTaskConfig:
     data: AlignedDataConfig = field(default_factory=AlignedDataConfig)
     media: AlignedMediaConfig = field(default_factory=AlignedMediaConfig)
     init_from: str | None = None  # a model folder whose weights start the run (e.g. reflow)
-
-
-@dataclass
-class AlignedBatch:
-    utterances: Batch  # mel (b, n, f), mel_lengths (b,), ...
-    ids: Tensor  # (b, l) int64 tokenizer ids, 0 past each text
-    lengths: Tensor  # (b,) int64
-    x_0: Tensor | None = None  # (b, n, f) stored reflow noise (mel is then its x_1)
-
-    def to(self, device: torch.device | str) -> AlignedBatch:
-        x_0 = None if self.x_0 is None else self.x_0.to(device)
-        return AlignedBatch(
-            self.utterances.to(device), self.ids.to(device), self.lengths.to(device), x_0
-        )
-
-
-class AlignedCollate:
-    """Pads utterances and tokenizes their texts with ``text`` (through its text -> IPA
-    table for phoneme tokenizers; picklable)."""
-
-    def __init__(self, text: TrainingText):
-        self.tokenizer, self.text = text.tokenizer, text
-
-    def encode(self, text: str) -> list[int]:
-        return self.text.encode(text)
-
-    def __call__(self, items: Sequence[Utterance]) -> AlignedBatch:
-        batch = collate_utterances(items)
-        return AlignedBatch(batch, *pad_ids([self.encode(t) for t in batch.texts]))
 
 
 def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> AlignedTTSConfig:
@@ -144,8 +117,6 @@ class AlignedTTSTask(TrainTask):
 
     def train_data(self) -> TrainData:
         if self.config.data.reflow_pairs:  # (x_0, x_1) pairs: see flowvox.models.aligned.reflow
-            from flowvox.models.aligned.reflow import ReflowCollate, ReflowPairDataset
-
             data = self.config.data
             pairs = ReflowPairDataset(
                 data.reflow_pairs, self.model_config.mel_dim, data.min_item_frames

@@ -25,6 +25,7 @@ from torch import Tensor
 from flowvox.flow import F5Guidance, solve, time_grid
 from flowvox.models.infill.model import InfillTTS
 from flowvox.nn.attention import Attention
+from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
 
 
 @dataclass
@@ -95,8 +96,6 @@ def log_infill_media(
     if sample.attention is not None:
         sink.image("attention/block0", sample.attention.flip(0).float().cpu())  # query 0 on top
     if config.griffin_lim_iters > 0:
-        from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
-
         mel_config = model.config.mel
         vocoder = GriffinLim(GriffinLimConfig(mel=mel_config, n_iter=config.griffin_lim_iters))
         vocoder = vocoder.to(mel.device)

@@ -17,7 +17,7 @@ from flowvox.cli.main import main
 from tests.models import test_infill_task as infill
 from tests.models.task_helpers import task_run_dict
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 RUN_FILE = """\
 task: tests.train.toy_tasks:ToyRegressionTask
@@ -119,8 +119,8 @@ def test_infill_train_resume_then_speak_with_the_exported_model(tmp_path, prepar
     import soundfile as sf
     import yaml
 
+    from tests.cli.test_synthesis import tiny_vocos_dir
     from tests.infer.helpers import speech_like
-    from tests.test_cli_synthesis import tiny_vocos_dir
 
     run_file = tmp_path / "run.yaml"
     run = task_run_dict(infill.TASK, infill.MODEL, prepared, tmp_path / "run", **infill.TRAIN)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from flowvox.audio.asr import PocketsphinxASR, make_transcriber
 from flowvox.errors import FlowvoxError
-from flowvox.eval.asr import PocketsphinxASR, make_transcriber
 from flowvox.eval.asr_pool import TranscriptionPool
 from flowvox.eval.text_norm import wer_many
 
