@@ -48,7 +48,7 @@ default-voice: install
 	FLOWVOX=$(BIN)/flowvox scripts/build_default_voice.sh
 
 lint: install
-	$(BIN)/ruff check flowvox tests benchmarks
+	$(BIN)/ruff check flowvox tests benchmarks experiments
 
 test: install lint
 	FLOWVOX_REQUIRE_PEERS=1 $(BIN)/pytest -n auto -q tests
