@@ -49,7 +49,7 @@ from flowvox.infer.bulk import CPU_BATCH_FRAMES, DEFAULT_BATCH_FRAMES, generate_
 from flowvox.models.infill import InfillTTS, InfillTTSConfig
 from flowvox.text import CharTokenizer, build_vocab
 from flowvox.vocoders import Vocos, VocosConfig
-from flowvox.vocoders.pairing import griffin_lim_vocoder
+from flowvox.vocoders.griffin_lim import griffin_lim_vocoder
 
 RESULTS = Path(__file__).parent / "results" / "synth_speed.md"
 VOCODERS = {

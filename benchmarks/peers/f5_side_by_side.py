@@ -36,7 +36,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from benchmarks.peers import f5_pair
 from benchmarks.peers.measure import (
     add_memory_json_option,
     exchange_peaks,
@@ -48,6 +47,7 @@ from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob
 from flowvox.models.infill.model import TrainingDraw
 from flowvox.nn.masks import lengths_to_mask, pad_token_ids
+from tests.peers import f5_pair
 from tests.peers.f5_peer import import_f5_model
 
 FRAMES_PER_SECOND = 24000 / 256

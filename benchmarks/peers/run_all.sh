@@ -41,7 +41,7 @@ MALLOC_MMAP_THRESHOLD_=131072 "$PY" -m benchmarks.peers.matcha_side_by_side "${M
 	--threads "$THREADS" --memory-json "$MEM/matcha.json"
 "$PY" -m benchmarks.peers.matcha_side_by_side "${MATCHA_ARGS[@]}" --threads "$THREADS" \
 	--memory-json "$MEM/matcha.json" --append "$OUT"
-"$PY" benchmarks/vocoder_speed.py --only vocos "${VOCOS_ARGS[@]}" --threads "$THREADS" \
+"$PY" -m benchmarks.vocoder_speed --only vocos "${VOCOS_ARGS[@]}" --threads "$THREADS" \
 	--out "$VOCOS_OUT"
 {
 	echo

@@ -1,7 +1,7 @@
 """Audio: wav io, resampling, loudness, silence trimming and log-mel front-ends.
 
 The mel names load torch, so they are imported on first use (``flowvox.audio.MelConfig``);
-the waveform helpers need only numpy.
+the waveform helpers need only numpy. Speech recognisers: ``flowvox.audio.asr``.
 """
 
 from flowvox.audio.io import (

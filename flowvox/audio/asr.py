@@ -1,4 +1,5 @@
-"""Offline speech recognisers for the intelligibility judge: pocketsphinx and local Whisper.
+"""Offline speech recognisers, pocketsphinx and local Whisper: they transcribe voice prompts
+given without text (``flowvox.infer.reference``) and are the intelligibility judge's ear.
 
 Both take a mono waveform (n,) at any sample rate, resample it to the 16 kHz the models
 expect, and return the recognised text (not normalised; score it with

@@ -15,8 +15,8 @@ from flowvox.infer import Synthesizer
 from flowvox.models.infill import InfillTTS, InfillTTSConfig
 from flowvox.text import CharTokenizer, build_vocab
 from flowvox.vocoders import Vocos, VocosConfig
+from flowvox.vocoders.griffin_lim import griffin_lim_vocoder
 from flowvox.vocoders.io import load_vocoder
-from flowvox.vocoders.pairing import griffin_lim_vocoder
 
 VOCODER_NAMES = {
     "vocos-size": "Vocos of the released vocos-mel-24khz size (13.5 M, random weights)",

@@ -49,7 +49,8 @@ def add_vocode_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
 def run_vocode(args: argparse.Namespace) -> None:
     from flowvox.audio.mel import get_mel_preset
     from flowvox.eval.copy_synthesis import copy_sources, copy_synthesize
-    from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES, griffin_lim_vocoder
+    from flowvox.vocoders.griffin_lim import griffin_lim_vocoder
+    from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
     sources = copy_sources(args.inputs)  # every input checked before anything is written
     if args.vocoder.lower() in GRIFFIN_LIM_NAMES:

@@ -129,7 +129,11 @@ class MelDataset(Dataset):
 
     def cache_file(self, index: int) -> Path:
         """Where item ``index``'s mel is cached (needs ``cache_dir``)."""
-        assert self.cache_dir is not None
+        if self.cache_dir is None:
+            raise FlowvoxError(
+                "MelDataset.cache_file: this dataset computes mels on the fly (no cache_dir); "
+                "build it with cache_dir=PREPARED_FOLDER or MelDataset.from_prepared"
+            )
         entry = self.entries[index]
         return self.cache_dir / entry.extra.get("mel", mel_cache_name(entry.audio))
 

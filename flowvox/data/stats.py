@@ -16,6 +16,7 @@ import numpy as np
 
 from flowvox.data.manifest import ManifestEntry
 from flowvox.data.prepare_item import PreparedItem
+from flowvox.errors import FlowvoxError
 
 PERCENTILES = (5, 25, 50, 75, 95)
 
@@ -27,7 +28,11 @@ def dataset_stats(
 
     ``entries[k]`` is the utterance whose mel is ``items[k]``.
     """
-    assert len(entries) == len(items) and items
+    if len(entries) != len(items) or not items:
+        raise FlowvoxError(
+            f"dataset_stats: {len(entries)} entries and {len(items)} prepared items; give one "
+            "PreparedItem per ManifestEntry, at least one"
+        )
     seconds = float(sum(item.seconds for item in items))
     frames = np.array([item.frames for item in items], dtype=np.int64)
     return {

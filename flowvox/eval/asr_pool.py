@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from flowvox.audio.asr import Transcriber, make_transcriber
+from flowvox.errors import FlowvoxError
 
 CHUNK_FILES = 12
 
@@ -55,6 +56,11 @@ class TranscriptionPool:
     def submit(self, paths: Sequence[str | os.PathLike]) -> None:
         """Queue files for transcription (workers start on them at once)."""
         paths = [str(p) for p in paths]
+        if self._pool is None and self.workers > 0:
+            raise FlowvoxError(
+                f"TranscriptionPool(workers={self.workers}).submit before the pool started; use "
+                "it as a context manager: with TranscriptionPool(...) as pool: pool.submit(...)"
+            )
         if self._pool is None:
             self._pending += [[p] for p in paths]  # decoded when collected
             return
@@ -72,6 +78,7 @@ class TranscriptionPool:
     def _iter(self, on_each: Callable[[int], None] | None) -> Iterator[list[str]]:
         for job in self._pending:
             if isinstance(job, list):
+                # invariant: submit queues plain path lists only when workers == 0 (_local set)
                 assert self._local is not None
                 texts = self._local.transcribe_files(job)
             else:

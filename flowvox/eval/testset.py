@@ -197,8 +197,10 @@ def _sentence(words: str) -> str:
 
 
 def _safe_id(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".-")[:128] or "utt"
-    assert ID_PATTERN.match(cleaned), cleaned
+    """``name`` as an id ``ID_PATTERN`` accepts: other characters become "_", and the id starts
+    with a letter or digit ("_take1" -> "take1", "été" -> "t_")."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip("._-")[:128] or "utt"
+    assert ID_PATTERN.match(cleaned), cleaned  # invariant: the two steps above guarantee it
     return cleaned
 
 

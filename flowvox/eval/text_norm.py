@@ -73,7 +73,11 @@ class WordErrors:
         cls, substitutions: int, deletions: int, insertions: int, reference_words: int
     ) -> WordErrors:
         """Build from counts; ``reference_words`` must be positive."""
-        assert reference_words > 0, "WER needs at least one reference word"
+        if reference_words <= 0:
+            raise FlowvoxError(
+                f"WordErrors.from_counts: reference_words is {reference_words}; a WER needs at "
+                "least one reference word (score transcripts that hold words)"
+            )
         errors = substitutions + deletions + insertions
         return cls(errors / reference_words, substitutions, deletions, insertions, reference_words)
 

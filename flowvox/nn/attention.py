@@ -20,6 +20,8 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from flowvox.errors import FlowvoxError
+
 
 @dataclass(frozen=True)
 class Rope:
@@ -34,7 +36,11 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, dim_head: int, base: float = 10000.0) -> None:
         super().__init__()
-        assert dim_head % 2 == 0, "RoPE needs an even head width"
+        if dim_head % 2:
+            raise FlowvoxError(
+                f"RotaryEmbedding dim_head {dim_head} is odd; RoPE rotates channel pairs, so "
+                "choose dim and heads with an even width per head (dim / heads)"
+            )
         inv_freq = 1.0 / (base ** (torch.arange(0, dim_head, 2).float() / dim_head))  # (e/2,)
         self.register_buffer("inv_freq", inv_freq)
 

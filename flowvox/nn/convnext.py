@@ -4,8 +4,8 @@
 Sequences enter and leave as (b, n, d) and stay in that memory layout: the depthwise
 convolution runs as a channels-last 2D convolution over a (b, d, 1, n) view of the same memory,
 which on CPU is several times faster than Conv1d on a (b, d, n) copy and needs no transposes.
-F5-TTS's text encoder uses the ConvNeXt-V2 variant (GRN instead of layer scale); it can reuse
-``conv1d_channels_last`` and add its own block beside this one.
+F5-TTS's text encoder uses the ConvNeXt-V2 variant (GRN instead of layer scale), which lives
+beside this one in ``flowvox.nn.convnext_v2``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from flowvox.errors import FlowvoxError
+
 
 def time_sinusoid(t: Tensor, dim: int = 256, scale: float = 1000.0) -> Tensor:
     """Sinusoid of times t (b,) -> (b, dim), laid out cat(sin, cos).
@@ -69,7 +71,11 @@ class ConvPositionEmbedding(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int = 31, groups: int = 16) -> None:
         super().__init__()
-        assert kernel_size % 2 == 1, "the position convolution needs an odd kernel"
+        if kernel_size % 2 != 1:
+            raise FlowvoxError(
+                f"ConvPositionEmbedding kernel_size {kernel_size} is even; use an odd kernel "
+                "(e.g. 31) so the 'same' padding keeps n frames"
+            )
         pad = kernel_size // 2
         self.conv1d = nn.Sequential(
             nn.Conv1d(dim, dim, kernel_size, groups=groups, padding=pad),

@@ -81,6 +81,7 @@ def phonemize(
         if not keep_stress:
             ipa_text = ipa_text.translate(_DROP_STRESS)
         out.append(ipa_text)
+    # invariant: _run_espeak returned exactly one output per stretch (it raises otherwise)
     assert k == len(phonemes), "every espeak-ng output was used once"
     return out
 

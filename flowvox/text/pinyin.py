@@ -1,16 +1,27 @@
 """Mixed Chinese/English text to F5-TTS pinyin tokens (the tokenizer of the official models).
 
-The rules (F5-TTS, as REFERENCE.md describes them):
+``pinyin_tokens(text)`` reproduces, for one text, the token list of
+``convert_char_to_pinyin([text])`` in ``f5_tts/model/utils.py`` of the f5-tts package, version
+1.1.22, with its default ``polyphone=True``. Its rules:
 
 - ``;`` becomes ``,`` and curly quotes become straight ones;
-- the text is segmented into words with jieba (the ``rjieba`` package, as f5-tts 1.1.22);
-- an ASCII word stays characters; before a word of two or more ASCII characters a space is
-  inserted unless the previous token is a space, ``:``, ``'`` or ``"``;
+- the text is segmented into words with ``rjieba.cut`` (jieba in Rust, as f5-tts uses);
+- a word of ASCII characters only stays characters; before such a word of two or more
+  characters a space is inserted unless the previous token is a space, ``:``, ``'`` or ``"``;
 - a word made only of 3-byte UTF-8 characters (CJK) becomes pypinyin TONE3 syllables with
   tone sandhi, read over the whole word; each Chinese character (U+3100..U+9FFF) gets a space
   before its syllable, other 3-byte characters (e.g. "，") stand for themselves;
-- any other word is read character by character: Latin-1 characters stay, a Chinese character
-  becomes " " + its syllable (read alone), anything else stays.
+- any other word is read character by character: characters below U+0100 stay, a Chinese
+  character becomes " " + its syllable (read alone), anything else stays.
+
+Tested: tests/text/test_pinyin.py checks the rules on small cases (sandhi in "你好", a space
+before an ASCII word, ``;`` and curly quotes normalised) and, through ``PinyinTokenizer``,
+syllables as single vocab ids and unknown syllables reported;
+tests/models/test_f5_release_equivalence.py (``make test-f5``, in the peers venv with f5-tts
+1.1.22) checks that the token lists equal ``convert_char_to_pinyin``'s on mixed
+Chinese/English sentences with digits, punctuation and tone-sandhi words. Syllables come from
+the installed pypinyin's dictionary, so another pypinyin release may read a rare word
+differently than the one f5-tts's models were trained with.
 
 Needs ``pip install flowvox[zh]`` (pypinyin, rjieba).
 """

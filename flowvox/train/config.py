@@ -120,7 +120,11 @@ def run_config_from_dict(data: dict[str, Any], default_out_dir: str | None = Non
     task_cls = resolve_task(name)
     task_fields = set(task_cls.config_class.__dataclass_fields__)
     clash = task_fields & set(RESERVED_KEYS)
-    assert not clash, f"{task_cls.__name__}.config_class uses reserved keys {clash}"
+    if clash:
+        raise FlowvoxError(
+            f"task {name!r}: {task_cls.__name__}.config_class has fields {sorted(clash)}, which "
+            f"are reserved run-file keys ({', '.join(RESERVED_KEYS)}); rename those fields"
+        )
     unknown = [k for k in data if k not in RESERVED_KEYS and k not in task_fields]
     if unknown:
         allowed = ", ".join([*RESERVED_KEYS, *task_cls.config_class.__dataclass_fields__])

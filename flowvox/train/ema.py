@@ -12,12 +12,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from flowvox.errors import FlowvoxError
+
 
 class EMA:
     """Shadow copies of ``module``'s state; ``update`` after each optimiser step."""
 
     def __init__(self, module: nn.Module, decay: float, start_step: int = 0):
-        assert 0.0 <= decay <= 1.0
+        if not 0.0 <= decay <= 1.0:
+            raise FlowvoxError(
+                f"EMA decay {decay} is outside [0, 1]; use e.g. 0.999 (train.ema_decay), or 0 "
+                "to export the current weights"
+            )
         self.module, self.decay, self.start_step = module, decay, start_step
         self.shadow = {k: _as_shadow(v) for k, v in module.state_dict().items()}
 
@@ -43,7 +49,11 @@ class EMA:
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         missing = self.shadow.keys() ^ state.keys()
-        assert not missing, f"EMA keys differ from the module's: {sorted(missing)[:5]}"
+        if missing:
+            raise FlowvoxError(
+                f"EMA state does not fit the model: keys {sorted(missing)[:5]} are in one and "
+                "not the other; resume with the model config the checkpoint was written with"
+            )
         for k, v in self.shadow.items():
             _copy_full_into(v, state[k])
 

@@ -5,7 +5,7 @@ Every vocoder maps a log-mel (b, n, f) to a waveform (b, s) and carries its mel 
 acoustic model's mel. Training: ``task: vocoder`` (``flowvox.vocoders.train``).
 """
 
-from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
+from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig, griffin_lim_vocoder
 from flowvox.vocoders.hifigan import HIFIGAN_PRESETS, HiFiGAN, HiFiGANConfig
 from flowvox.vocoders.io import (
     VOCODER_FAMILIES,
@@ -14,12 +14,7 @@ from flowvox.vocoders.io import (
     resolve_vocoder,
     save_vocoder,
 )
-from flowvox.vocoders.pairing import (
-    GRIFFIN_LIM_NAMES,
-    check_vocoder_pairing,
-    griffin_lim_vocoder,
-    vocoder_mel,
-)
+from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES, check_vocoder_pairing, vocoder_mel
 from flowvox.vocoders.vocos import (
     ISTFTHead,
     Vocos,

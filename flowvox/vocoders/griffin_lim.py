@@ -15,6 +15,7 @@ from torch import nn
 
 from flowvox.audio.mel import MelConfig, get_mel_preset, mel_filter_bank
 from flowvox.errors import FlowvoxError
+from flowvox.vocoders.folder import PretrainedVocoder
 
 
 @dataclass
@@ -67,8 +68,11 @@ def num_samples(mel: MelConfig, frames: int) -> int:
     return (frames - 1) * mel.hop_length if mel.center else frames * mel.hop_length
 
 
-class GriffinLim(nn.Module):
+class GriffinLim(PretrainedVocoder):
     """Log-mel (b, n, f) -> waveform (b, s), s = ``num_samples(mel, n)``; no parameters."""
+
+    family = "griffin_lim"
+    config_class = GriffinLimConfig
 
     def __init__(self, config: GriffinLimConfig):
         super().__init__()
@@ -179,3 +183,11 @@ class GriffinLim(nn.Module):
             spec = accelerated * (magnitude / accelerated.abs().clamp(min=1e-16))  # |spec| = A
             previous = rebuilt
         return self.istft(spec, length, envelope)
+
+
+def griffin_lim_vocoder(mel: MelConfig | str, **options) -> GriffinLim:
+    """A Griffin-Lim vocoder for ``mel`` (a ``MelConfig`` or preset name): log-mel
+    (b, n, f) -> (b, s) like Vocos/HiFi-GAN. ``options`` are ``GriffinLimConfig`` fields
+    (``n_iter``, ``momentum``, ``nnls_iter``, ``init``, ``seed``)."""
+    mel = get_mel_preset(mel) if isinstance(mel, str) else mel
+    return GriffinLim(GriffinLimConfig(mel=mel, **options)).eval()

@@ -26,6 +26,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.nn.state_dict import check_state_dict
+from flowvox.vocoders.folder import PretrainedVocoder
 
 
 @dataclass
@@ -155,8 +156,11 @@ class ResBlock2(nn.Module):
         return x
 
 
-class HiFiGAN(nn.Module):
+class HiFiGAN(PretrainedVocoder):
     """Log-mel (b, n, f) -> waveform (b, n · hop) in [-1, 1]."""
+
+    family = "hifigan"
+    config_class = HiFiGANConfig
 
     def __init__(self, config: HiFiGANConfig):
         super().__init__()

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig
 from flowvox.errors import FlowvoxError
-from flowvox.vocoders.griffin_lim import GriffinLim, GriffinLimConfig
 
 GRIFFIN_LIM_NAMES = ("griffin-lim", "griffin_lim", "griffinlim", "gl")
 
@@ -46,11 +45,3 @@ def vocoder_mel(vocoder: nn.Module) -> MelConfig:
             "(Vocos, HiFiGAN, GriffinLim) or load one with flowvox.vocoders.load_vocoder"
         )
     return mel
-
-
-def griffin_lim_vocoder(mel: MelConfig | str, **options) -> GriffinLim:
-    """A Griffin-Lim vocoder for ``mel`` (a ``MelConfig`` or preset name): log-mel
-    (b, n, f) -> (b, s) like Vocos/HiFi-GAN. ``options`` are ``GriffinLimConfig`` fields
-    (``n_iter``, ``momentum``, ``nnls_iter``, ``init``, ``seed``)."""
-    mel = get_mel_preset(mel) if isinstance(mel, str) else mel
-    return GriffinLim(GriffinLimConfig(mel=mel, **options)).eval()

@@ -8,7 +8,7 @@ vocoder's own mel preset, and generates x̂ = G(m). Then, in order (two AdamW gr
     generator:      L_G = w_adv·Σ_k mean((1 − D_k(x̂))²) + w_fm·Σ_kj mean|F_kj(x) − F_kj(x̂)|
                           + w_mel·L_mel(x̂, x) (+ w_stft·L_stft(x̂, x))
 
-over the sub-discriminators k of MPD/MRD/MSD (``discriminators``). For the first
+over the sub-discriminators k of MPD/MRD/MSD (``flowvox.vocoders.gan``). For the first
 ``loss.adversarial_start_step`` steps the generator learns from L_mel (+ L_stft) alone and the
 discriminators neither run nor update (Vocos' ``pretrain_mel_steps``, Parallel WaveGAN's
 ``discriminator_train_start_steps``): on a CPU such a step costs about a tenth of a GAN step.

@@ -63,6 +63,12 @@ def test_local_pool_keeps_order_and_reports_progress():
     assert sum(seen) == 3
 
 
+def test_worker_pool_outside_with_is_a_clear_error():
+    pool = TranscriptionPool("pocketsphinx", 2)  # never entered: no workers started
+    with pytest.raises(FlowvoxError, match="use it as a context manager"):
+        pool.submit(["/x/a.wav"])
+
+
 @pytest.mark.slow
 def test_worker_pool_matches_in_process_decoding(tmp_path):
     """Two spawned workers give the transcripts the calling process gives, in order."""

@@ -118,7 +118,7 @@ class FixedTranscript:
 
 @pytest.mark.slow
 def test_run_synthesises_at_each_nfe_with_a_tiny_model(data, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("flowvox.audio.asr.make_transcriber", lambda *a, **k: FixedTranscript())
+    monkeypatch.setattr("flowvox.eval.judges.make_transcriber", lambda *a, **k: FixedTranscript())
     model = tiny_model_dir(tmp_path / "model")
     vocoder = tiny_vocos_dir(tmp_path / "vocos")
     out = tmp_path / "out"
@@ -145,7 +145,7 @@ def test_run_synthesises_at_each_nfe_with_a_tiny_model(data, tmp_path, capsys, m
 
 @pytest.mark.slow
 def test_run_takes_nfe_and_cfg_from_the_models_sampling_file(data, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("flowvox.audio.asr.make_transcriber", lambda *a, **k: FixedTranscript())
+    monkeypatch.setattr("flowvox.eval.judges.make_transcriber", lambda *a, **k: FixedTranscript())
     model = tiny_model_dir(tmp_path / "model")
     (model / "sampling.json").write_text(json.dumps({"nfe": 3, "cfg": 0.5}))
     out = tmp_path / "out"

@@ -106,3 +106,9 @@ def test_dataloader_with_frame_budget(source, tmp_path):
         assert np.array_equal(batch.mask.sum(1).numpy(), batch.mel_lengths.numpy())
         seen += batch.indices.tolist()
     assert sorted(seen) == [0, 1, 2]
+
+
+def test_cache_file_without_a_cache_is_a_clear_error(source):
+    dataset = MelDataset(read_entries(source), VOCOS)
+    with pytest.raises(FlowvoxError, match="computes mels on the fly"):
+        dataset.cache_file(0)

@@ -101,3 +101,21 @@ def test_the_installed_librivox_clips_are_found(corpus, tmp_path):
     out = tmp_path / "test.jsonl"
     counts = build_testset(EvalSetConfig(str(corpus), str(out), librivox_sentences=0)).counts
     assert counts["librivox"] == 5
+
+
+def test_file_names_that_start_with_other_characters_become_valid_ids(tmp_path):
+    """Ids come from audio file names; "_take0" or "été" must still give ids the reader takes."""
+    root = tmp_path / "odd"
+    (root / "wavs").mkdir(parents=True)
+    entries = []
+    for k, stem in enumerate(["_take0", "été1", "-x2", "__"]):
+        path = root / "wavs" / f"{stem}.wav"
+        sf.write(path, np.zeros(800, np.float32), 16000)
+        entries.append(
+            ManifestEntry(audio=str(path), text=f"Sentence {k}.", speaker="v", split="test")
+        )
+    write_manifest(root / "manifest.jsonl", entries)
+    out = tmp_path / "test.jsonl"
+    build_testset(EvalSetConfig(str(root), str(out), librivox=False))
+    assert [r["id"] for r in records(out)] == ["take0", "t_1", "x2", "utt"]
+    assert len(read_eval_items(out)) == 4

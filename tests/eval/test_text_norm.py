@@ -96,3 +96,9 @@ def test_recogniser_short_forms_score_as_the_spoken_word(reference, hypothesis):
 def test_short_forms_only_in_english_and_st_is_left_alone():
     assert normalize_for_wer("mr dr st ok") == "mister doctor st okay"
     assert normalize_for_wer("dr ok", "es") == "dr ok"
+
+
+def test_word_errors_need_a_reference_word():
+    assert WordErrors.from_counts(1, 0, 0, 2).wer == 0.5
+    with pytest.raises(FlowvoxError, match="reference_words is 0"):
+        WordErrors.from_counts(0, 0, 3, 0)

@@ -16,7 +16,6 @@ skip, or fail with FLOWVOX_REQUIRE_F5=1 (`make test-f5` runs them there in CI):
   benchmarks/.peers-venv/bin/python -m pytest -q -p no:cacheprovider tests/models/test_f5_*.py
 """
 
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -30,7 +29,13 @@ from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.sampling import ChunkJob
 from flowvox.models.infill.load import load_infill_model
 from tests.peers import f5_pair
-from tests.peers.f5_peer import StandinMelSpectrogram, import_f5_model, missing_packages
+from tests.peers.f5_peer import (
+    INSTALL_HINT,
+    StandinMelSpectrogram,
+    import_f5_model,
+    missing_packages,
+)
+from tests.peers.require import require_peer
 
 SHAPE = f5_pair.PairShape("test", dim=64, depth=2, heads=2, text_dim=32, conv_layers=1)
 # 4 heads of 16 channels: F5's rule (width / 64) would say 1 head; long skip on
@@ -60,12 +65,7 @@ def test_standin_mel_matches_flowvox_vocos_mel():
 
 @pytest.fixture(scope="module")
 def f5_model():
-    missing = missing_packages()
-    if missing:
-        message = f"{missing} not installed: benchmarks/peers/setup_peers.sh f5tts"
-        if os.environ.get("FLOWVOX_REQUIRE_F5") == "1":  # set where the peers venv runs it
-            pytest.fail(message)
-        pytest.skip(message)
+    require_peer(missing_packages(), INSTALL_HINT, env="FLOWVOX_REQUIRE_F5")
     return import_f5_model()
 
 

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from flowvox.errors import FlowvoxError
 from flowvox.nn.attention import Attention, RotaryEmbedding, apply_rope, rotate_pairs
 
 
@@ -91,3 +92,8 @@ def test_key_padding_mask_gives_the_unpadded_result(rope_heads):
     attended = attn(x, tables, mask, mask_keys=False)  # F5 release default: keys not masked
     assert (attended[1, :5] - alone[0]).abs().max() > 1e-3
     assert attended[1, 5:].abs().max() == 0
+
+
+def test_rope_refuses_an_odd_head_width():
+    with pytest.raises(FlowvoxError, match="dim_head 7 is odd; RoPE rotates channel pairs"):
+        RotaryEmbedding(7)

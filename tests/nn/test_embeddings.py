@@ -4,8 +4,10 @@ masked convolutional position embedding."""
 
 import math
 
+import pytest
 import torch
 
+from flowvox.errors import FlowvoxError
 from flowvox.nn.embeddings import (
     ConvPositionEmbedding,
     TimestepEmbedding,
@@ -61,3 +63,8 @@ def test_conv_position_embedding_uses_mish_and_masks_padding():
     torch.testing.assert_close(out[0], conv(x[:1])[0], atol=1e-5, rtol=1e-5)
     unmasked = conv(x)  # without the mask the padding leaks into the valid frames
     assert (unmasked[1, :23] - alone[0]).abs().max() > 1e-3
+
+
+def test_conv_position_embedding_refuses_an_even_kernel():
+    with pytest.raises(FlowvoxError, match="kernel_size 30 is even; use an odd kernel"):
+        ConvPositionEmbedding(32, kernel_size=30)

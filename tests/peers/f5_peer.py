@@ -25,10 +25,7 @@ import types
 import torch
 from torch import nn
 
-try:
-    from tests.peers.vocos_peer import htk_filter_bank, real_torchaudio_works
-except ImportError:  # run as a script from benchmarks/peers
-    from vocos_peer import htk_filter_bank, real_torchaudio_works
+from tests.peers.vocos_peer import htk_filter_bank, real_torchaudio_works
 
 STANDIN_MODULES = ("torchaudio", "torchaudio.functional", "torchaudio.transforms")
 INSTALL_HINT = "benchmarks/peers/setup_peers.sh f5tts (f5-tts==1.1.22 without its deps)"

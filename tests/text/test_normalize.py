@@ -67,6 +67,7 @@ SPANISH = [
     ("1.234,5", "mil doscientos treinta y cuatro coma cinco"),
     ("1.5", "uno punto cinco"),
     ("Tengo 21.", "Tengo veintiuno."),
+    ("16 gatos", "dieciséis gatos"),  # the accent needs num2words >= 0.5.11
     ("-5 grados", "menos cinco grados"),
     ("50%", "cincuenta por ciento"),
     ("3,50 €", "tres euros con cincuenta céntimos"),

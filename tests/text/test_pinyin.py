@@ -3,13 +3,13 @@ f5-tts 1.1.22's own conversion is tested in tests/models/test_f5_release_equival
 
 import warnings
 
-import pytest
+from flowvox.models.loading import tokenizer_for
+from flowvox.text.pinyin import PinyinTokenizer, pinyin_tokens
+from tests.peers.require import import_peer
 
-pytest.importorskip("rjieba")
-pytest.importorskip("pypinyin")
-
-from flowvox.models.loading import tokenizer_for  # noqa: E402
-from flowvox.text.pinyin import PinyinTokenizer, pinyin_tokens  # noqa: E402
+ZH_INSTALL = "pip install 'flowvox[zh]' (make test installs it)"
+import_peer("rjieba", ZH_INSTALL)
+import_peer("pypinyin", ZH_INSTALL)
 
 
 def test_chinese_words_get_tone3_syllables_with_sandhi():

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from flowvox.errors import FlowvoxError
-from flowvox.train import TrainConfig, load_run_config, run_config_from_dict, run_config_to_dict
+from flowvox.train import (
+    TrainConfig,
+    TrainTask,
+    load_run_config,
+    run_config_from_dict,
+    run_config_to_dict,
+)
 from tests.train.toy_tasks import REGRESSION, ToyConfig, ToyDataConfig
 
 
@@ -60,3 +68,19 @@ def test_missing_task_is_named(tmp_path):
     path.write_text("train: {lr: 1.0e-3}\n")
     with pytest.raises(FlowvoxError, match="config key 'task' is missing"):
         load_run_config(path)
+
+
+@dataclass
+class ClashConfig:
+    train: int = 1  # a reserved run-file key
+    hidden: int = 2
+
+
+class ClashTask(TrainTask):
+    config_class = ClashConfig
+
+
+def test_task_config_using_a_reserved_key_is_a_clear_error():
+    data = {"task": f"{__name__}:ClashTask", "out_dir": "runs/x"}
+    with pytest.raises(FlowvoxError, match=r"has fields \['train'\], which are reserved"):
+        run_config_from_dict(data)

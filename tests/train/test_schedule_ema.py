@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from flowvox.errors import FlowvoxError
 from flowvox.train import EMA, TrainConfig, lr_factor
 from flowvox.train.setup import move_to_device
 
@@ -64,3 +65,16 @@ def test_move_to_device_walks_containers():
     moved = move_to_device(batch, torch.device("meta"))
     assert moved["a"][0].is_meta and moved["a"][1][0].is_meta and moved["a"][1][1] == "s"
     assert moved["b"].x.is_meta and moved["b"].name == "n" and moved["c"] == 4
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.5])
+def test_ema_refuses_a_decay_outside_0_1(decay):
+    with pytest.raises(FlowvoxError, match=f"EMA decay {decay} is outside"):
+        EMA(nn.Linear(3, 2), decay)
+
+
+def test_ema_state_of_another_model_is_a_clear_error():
+    ema = EMA(nn.Linear(3, 2), decay=0.5)
+    state = EMA(nn.Linear(3, 2, bias=False), decay=0.5).state_dict()
+    with pytest.raises(FlowvoxError, match=r"keys \['bias'\] are in one and not the other"):
+        ema.load_state_dict(state)

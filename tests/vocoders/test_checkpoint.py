@@ -9,6 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from flowvox.audio.mel import get_mel_preset
 from flowvox.errors import FlowvoxError
+from flowvox.vocoders.hifigan import HiFiGAN
 from flowvox.vocoders.io import (
     VOCODER_FAMILIES,
     load_vocoder,
@@ -95,4 +96,22 @@ def test_unregistered_config_type(tmp_path) -> None:
 
     with pytest.raises(FlowvoxError, match="no vocoder family"):
         save_vocoder(tmp_path, tiny_vocos(), Other())
-    assert VOCODER_FAMILIES["vocos"] == (VocosConfig, Vocos)
+    assert VOCODER_FAMILIES["vocos"] is Vocos and Vocos.config_class is VocosConfig
+    with pytest.raises(TypeError):
+        VOCODER_FAMILIES["other"] = Vocos  # read-only: no module-level mutable state
+
+
+def test_vocoders_save_and_load_themselves(tmp_path) -> None:
+    model = tiny_vocos()
+    folder = model.save_pretrained(tmp_path / "v")
+    again = Vocos.from_pretrained(folder)
+    assert type(again) is Vocos and not again.training and again.config == model.config
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True)
+    )
+    with pytest.raises(FlowvoxError, match="family 'vocos' is not 'hifigan'"):
+        HiFiGAN.from_pretrained(folder)
+    other_mel = get_mel_preset("hifigan22k")
+    with pytest.raises(FlowvoxError, match="hifigan22k|sample_rate"):
+        Vocos.from_pretrained(folder, expect_mel=other_mel)

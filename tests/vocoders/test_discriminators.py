@@ -107,3 +107,19 @@ def test_default_discriminators_are_the_published_sizes():
         sum(a * b * 5 + 2 * b for a, b in zip(dims[:-1], dims[1:], strict=True)) + 1024 * 3 + 2
     )
     assert sum(p.numel() for p in mpd.discriminators[0].parameters()) == expected
+
+
+@pytest.mark.parametrize("shape", [(1000,), (2, 1, 1000)])
+def test_discriminators_refuse_other_shapes_than_b_s(shape):
+    for disc in (
+        MultiPeriodDiscriminator(TINY_MPD),
+        MultiResolutionDiscriminator(TINY_MRD),
+        MultiScaleDiscriminator(TINY_MSD),
+    ):
+        with pytest.raises(FlowvoxError, match=r"takes waveforms \(b, s\), got shape"):
+            disc(torch.zeros(shape))
+
+
+def test_msd_needs_seven_channel_widths():
+    with pytest.raises(FlowvoxError, match="MSDConfig.channels has 6 entries"):
+        MultiScaleDiscriminator(MSDConfig(channels=(4, 8, 16, 16, 16, 16)))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from flowvox.audio.mel import get_mel_preset
+from flowvox.errors import FlowvoxError
 from flowvox.vocoders.gan.losses import (
     MultiResolutionMelLoss,
     MultiResolutionSTFTLoss,
@@ -92,3 +93,10 @@ def test_mel_loss_gradient_is_finite_on_silence():
     ).requires_grad_()  # silence, then sound
     loss_fn(fake, torch.cat([real, real], dim=1)).backward()
     assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+
+
+def test_adversarial_losses_refuse_mismatched_lists():
+    with pytest.raises(FlowvoxError, match="2 real and 1 fake logit maps"):
+        discriminator_loss([t(1.0), t(0.5)], [t(0.0)])
+    with pytest.raises(FlowvoxError, match="1 real and 2 fake feature-map lists"):
+        feature_matching_loss([[t(1.0)]], [[t(1.0)], [t(0.0)]])

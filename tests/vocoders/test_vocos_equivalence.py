@@ -8,29 +8,29 @@ vocos 0.1.0 imports torchaudio, which has no build for torch 2.13:
 ``tests/peers/vocos_peer.py`` imports it with a stand-in torchaudio in place (the decode
 path never calls torchaudio), shared with benchmarks/vocoder_speed.py.
 
-Set FLOWVOX_REQUIRE_PEERS=1 (CI does) to make a missing vocos package a failure, not a skip:
+A missing vocos package skips these tests, or fails them under FLOWVOX_REQUIRE_PEERS=1 (``make
+test``, CI): see tests/peers/require.py. Install it with
   pip install --no-deps vocos==0.1.0 encodec==0.1.1 && pip install huggingface-hub
 """
-
-import os
 
 import pytest
 import torch
 import yaml
 
 from flowvox.vocoders import load_vocos_release
-from tests.peers.vocos_peer import import_vocos_pretrained, missing_packages, release_config
+from tests.peers.require import require_peer
+from tests.peers.vocos_peer import (
+    INSTALL_HINT,
+    import_vocos_pretrained,
+    missing_packages,
+    release_config,
+)
 
 
 @pytest.fixture(scope="module")
 def vocos_package():
     """The ``vocos.pretrained`` module of the installed vocos package."""
-    missing = missing_packages()
-    if missing:
-        message = f"{missing} not installed: pip install --no-deps vocos==0.1.0 encodec==0.1.1"
-        if os.environ.get("FLOWVOX_REQUIRE_PEERS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_peer(missing_packages(), INSTALL_HINT)
     return import_vocos_pretrained()
 
 

@@ -33,7 +33,11 @@ def _merge(outputs: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> Discrimina
 
 
 def _check_wav(wav: torch.Tensor, name: str) -> None:
-    assert wav.dim() == 2, f"{name} takes waveforms (b, s), got {tuple(wav.shape)}"
+    if wav.dim() != 2:
+        raise FlowvoxError(
+            f"{name} takes waveforms (b, s), got shape {tuple(wav.shape)}; batch mono audio "
+            "as (b, s) (e.g. wav.squeeze(1) for (b, 1, s))"
+        )
 
 
 @dataclass
@@ -177,7 +181,11 @@ class ScaleDiscriminator(nn.Module):
         self.slope = cfg.leaky_slope
         norm = spectral_norm if spectral else weight_norm
         d = cfg.channels
-        assert len(d) == 7, "MSD uses seven conv layers"
+        if len(d) != 7:
+            raise FlowvoxError(
+                f"MSDConfig.channels has {len(d)} entries; the multi-scale discriminator has "
+                f"seven conv layers: give seven widths, e.g. {MSDConfig.channels}"
+            )
         # (d_in, d_out, kernel, stride, groups)
         layers = [
             (1, d[0], 15, 1, 1),

@@ -15,13 +15,18 @@ import torch
 from torch import nn
 
 from flowvox.audio.mel import MelConfig, MelSpectrogram
+from flowvox.errors import FlowvoxError
 
 
 def discriminator_loss(
     real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]
 ) -> torch.Tensor:
     """LSGAN discriminator loss: Σ_i [ mean((1 − D_i(x))²) + mean(D_i(x̂)²) ]."""
-    assert len(real_logits) == len(fake_logits), "one logit map per sub-discriminator"
+    if len(real_logits) != len(fake_logits) or not real_logits:
+        raise FlowvoxError(
+            f"discriminator_loss: {len(real_logits)} real and {len(fake_logits)} fake logit maps; "
+            "pass the .logits of one discriminator's outputs on real and generated audio"
+        )
     total = real_logits[0].new_zeros(())
     for real, fake in zip(real_logits, fake_logits, strict=True):
         total = total + (1.0 - real).square().mean() + fake.square().mean()
@@ -43,7 +48,12 @@ def feature_matching_loss(
 
     Real feature maps are targets: no gradient flows into them.
     """
-    assert len(real_fmaps) == len(fake_fmaps), "one feature-map list per sub-discriminator"
+    if len(real_fmaps) != len(fake_fmaps) or not fake_fmaps:
+        raise FlowvoxError(
+            f"feature_matching_loss: {len(real_fmaps)} real and {len(fake_fmaps)} fake "
+            "feature-map lists; pass the .feature_maps of one discriminator's outputs on real "
+            "and generated audio"
+        )
     total = fake_fmaps[0][0].new_zeros(())
     for real_layers, fake_layers in zip(real_fmaps, fake_fmaps, strict=True):
         for real, fake in zip(real_layers, fake_layers, strict=True):

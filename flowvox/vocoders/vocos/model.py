@@ -33,6 +33,7 @@ from flowvox.audio.mel import MelConfig, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.nn.convnext import ConvNeXtBlock, conv1d_channels_last
 from flowvox.nn.fused_linear import PackedLinear, fused_linear
+from flowvox.vocoders.folder import PretrainedVocoder
 
 PADDINGS = ("center", "same")
 
@@ -203,12 +204,15 @@ def window_envelope(window: torch.Tensor, hop: int, frames: int) -> torch.Tensor
     return blocks.reshape(-1)[: (frames - 1) * hop + w]
 
 
-class Vocos(nn.Module):
+class Vocos(PretrainedVocoder):
     """Log-mel (b, n, f) -> waveform (b, s) in [-1, 1]-ish float32, s = ``config.num_samples(n)``.
 
     ``mel`` is laid out like flowvox's sequences and data batches, frames before bins. The
     front-end ``flowvox.audio.MelSpectrogram`` returns (b, f, n): transpose it first.
     """
+
+    family = "vocos"
+    config_class = VocosConfig
 
     def __init__(self, config: VocosConfig | None = None):
         super().__init__()
