@@ -28,6 +28,7 @@ from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import SAMPLING_FILE, VOICES_FILE, Prompt, sampling_defaults
 from flowvox.infer.synthesizer import Synthesizer
+from flowvox.models.loading import CONFIG_FILE, ModelFamily, read_config_json, upgrade_config
 from flowvox.utils.atomic import atomic_folder, check_new_folder
 from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
@@ -74,10 +75,12 @@ def _copy_model_folder(src: Path, dst: Path, half: bool) -> None:
             shutil.copy2(item, dst / item.name)
 
 
-def _name_vocoder(config_path: Path, name: str) -> None:
-    """Set config.json's top-level "vocoder" (read by ``model_dir.named_vocoder``)."""
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["vocoder"] = name
+def _write_config(config_path: Path, family: ModelFamily, vocoder: str | None) -> None:
+    """Rewrite config.json stamped with the model's family (a format-0 source folder is
+    upgraded) and, when given, its top-level "vocoder" (read by ``model_dir.named_vocoder``)."""
+    config = upgrade_config(read_config_json(config_path), family)
+    if vocoder is not None:
+        config["vocoder"] = vocoder
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
@@ -141,9 +144,10 @@ def pack_model(
     synth = Synthesizer.from_pretrained(src, vocoder or "griffin-lim")  # checks model + pairing
     with atomic_folder(out, "packing") as tmp:
         _copy_model_folder(src, tmp, half)
-        if vocoder is not None and str(vocoder).lower() in GRIFFIN_LIM_NAMES:
-            _name_vocoder(tmp / "config.json", "griffin-lim")  # chosen: no warning on load
-        elif vocoder is not None:
+        griffin_lim = vocoder is not None and str(vocoder).lower() in GRIFFIN_LIM_NAMES
+        # Griffin-Lim named when chosen: no warning on load
+        _write_config(tmp / CONFIG_FILE, synth.model.family, "griffin-lim" if griffin_lim else None)
+        if vocoder is not None and not griffin_lim:
             _copy_model_folder(Path(vocoder), tmp / "vocoder", half)
         if voices:
             _write_voices(tmp, voices, default, synth.sample_rate)

@@ -123,6 +123,16 @@ def stamp_family(config: Mapping[str, Any], family: ModelFamily) -> dict[str, An
     return {FAMILY_KEY: family.name, FORMAT_KEY: FORMAT_VERSION, **rest}
 
 
+def upgrade_config(data: Mapping[str, Any], family: ModelFamily) -> dict[str, Any]:
+    """A config.json of ``family`` in the current format: stamped; a format-0 config of bare
+    model fields moves under "model"."""
+    if not family.holds(data):
+        raise FlowvoxError(f"config.json: {describe_folder(data)} is not {family.label}")
+    if FAMILY_KEY not in data and "task" not in data:
+        data = {"model": dict(data)}
+    return stamp_family(data, family)
+
+
 def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
     """A folder's config.json as a dict; one-line ``FlowvoxError`` when missing or unreadable."""
     path = Path(path)

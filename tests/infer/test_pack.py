@@ -1,6 +1,7 @@
 """flowvox pack, named voices, the bundled-model lookup and `flowvox voices` / `--voice`."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -200,11 +201,30 @@ def test_sampling_defaults_fill_the_flags_not_given(tmp_path, parts, capsys):
 
 def test_pack_with_griffin_lim_names_it_so_loading_does_not_warn(tmp_path, parts, caplog):
     out = pack_model(parts["model"], tmp_path / "g", "griffin-lim").out_dir
-    assert json.loads((out / "config.json").read_text())["vocoder"] == "griffin-lim"
-    assert not (out / "vocoder").exists()
+    record = json.loads((out / "config.json").read_text())
+    assert record["vocoder"] == "griffin-lim" and record["family"] == "infill"
+    assert record["format_version"] == 1 and not (out / "vocoder").exists()
     with caplog.at_level("WARNING", logger="flowvox.infer"):
         Synthesizer.from_pretrained(out)
     assert "Griffin-Lim" not in caplog.text
     with caplog.at_level("WARNING", logger="flowvox.infer"):
         Synthesizer.from_pretrained(parts["model"])  # names no vocoder: the warning
     assert "Griffin-Lim" in caplog.text
+
+
+def test_pack_stamps_a_folder_written_before_the_family_stamp(tmp_path, parts):
+    """A format-0 source (config.json of bare InfillTTSConfig fields) packs into a stamped
+    folder that loads as the same model."""
+    old = tmp_path / "old"
+    shutil.copytree(parts["model"], old)
+    record = json.loads((old / "config.json").read_text())
+    model_fields = record.get("model", record)
+    (old / "config.json").write_text(json.dumps(model_fields))
+    out = pack_model(old, tmp_path / "packed", "griffin-lim", half=False).out_dir
+    packed = json.loads((out / "config.json").read_text())
+    assert packed["family"] == "infill" and packed["format_version"] == 1
+    assert packed["model"] == model_fields
+    assert (
+        Synthesizer.from_pretrained(out).model.config
+        == Synthesizer.from_pretrained(old).model.config
+    )

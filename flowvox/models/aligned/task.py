@@ -43,16 +43,13 @@ from flowvox.models.aligned.reflow import ReflowCollate, ReflowPairDataset
 from flowvox.models.loading import (
     WEIGHTS_FILE,
     resolve_model_section,
-    section_tokenizer,
-    stamp_family,
 )
-from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder, read_split
-from flowvox.models.training_text import training_text
+from flowvox.models.prepared_data import PreparedDataConfig, read_split
+from flowvox.models.tts_task import TTSTask
 from flowvox.nn.masks import pad_ids
 from flowvox.nn.state_dict import check_state_dict
-from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.media import log_duration_media
-from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
+from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData
 
 
 @dataclass
@@ -85,22 +82,15 @@ def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> Ali
     return resolve_model_section(AlignedTTSConfig, model, vocab_size)
 
 
-class AlignedTTSTask(TrainTask):
+class AlignedTTSTask(TTSTask):
     """MAS-aligned flow matching for ``AlignedTTS`` (see the module docstring)."""
 
     config_class = AlignedTaskConfig
-    export_module = "model"
+    family = ALIGNED_FAMILY
 
     def __init__(self, config: AlignedTaskConfig):
         super().__init__(config)
-        data = config.data
-        self.prepared = prepared_folder(data)
-        model = config.model
-        name = section_tokenizer(AlignedTTSConfig, model)
-        text = training_text(name, self.prepared, data.vocab, (data.split, "test"))
-        self.tokenizer = text.tokenizer
-        self.collate = AlignedCollate(text)
-        self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
+        self.collate = AlignedCollate(self.text)
         if self.model_config.cond_dim > 0:
             raise FlowvoxError(
                 "model.cond_dim > 0: the aligned_tts trainer has no speaker vectors yet; set 0"
@@ -156,14 +146,6 @@ class AlignedTTSTask(TrainTask):
             sink.scalar("media/frames_error", float("inf"))
             return
         log_duration_media(sink, item.mel, out.mel[0].float().cpu())  # (n, f), (m, f)
-
-    def export_config(self, run_dict: dict[str, Any]) -> dict[str, Any]:
-        """The run config with the family stamp in front (``flowvox.models.loading``)."""
-        return stamp_family(run_dict, ALIGNED_FAMILY)
-
-    def export_files(self, out_dir: Path) -> None:
-        if isinstance(self.tokenizer, CharTokenizer):
-            self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
 
     def _media_dataset(self) -> MelDataset:
         test = (self.prepared / "test.jsonl").is_file()

@@ -41,15 +41,13 @@ from flowvox.models.fastpitch.config import FASTPITCH_FAMILY, FastPitchConfig
 from flowvox.models.fastpitch.model import FastPitch
 from flowvox.models.loading import (
     resolve_model_section,
-    section_tokenizer,
-    stamp_family,
 )
-from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder, read_split
-from flowvox.models.training_text import TrainingText, training_text
+from flowvox.models.prepared_data import PreparedDataConfig, read_split
+from flowvox.models.training_text import TrainingText
+from flowvox.models.tts_task import TTSTask
 from flowvox.nn.masks import pad_ids
-from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.media import log_duration_media
-from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
+from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData
 
 
 @dataclass
@@ -149,22 +147,16 @@ def prosody_stats(dataset: PitchDataset) -> dict[str, float]:
     }
 
 
-class FastPitchTask(TrainTask):
+class FastPitchTask(TTSTask):
     """MAS-aligned FastPitch (see the module docstring)."""
 
     config_class = FastPitchTaskConfig
-    export_module = "model"
+    family = FASTPITCH_FAMILY
 
     def __init__(self, config: FastPitchTaskConfig):
         super().__init__(config)
         data = config.data
-        self.prepared = prepared_folder(data)
-        model = config.model
-        name = section_tokenizer(FastPitchConfig, model)
-        text = training_text(name, self.prepared, data.vocab, (data.split, "test"))
-        self.tokenizer = text.tokenizer
-        self.collate = FastPitchCollate(text)
-        self.model_config = resolve_model_config(model, self.tokenizer.vocab_size)
+        self.collate = FastPitchCollate(self.text)
         self.train_set = self._dataset(data.split, filtered=True)
         if data.measure_stats:
             stats = prosody_stats(self.train_set)
@@ -202,14 +194,6 @@ class FastPitchTask(TrainTask):
             sink.scalar("media/frames_error", float("inf"))
             return
         log_duration_media(sink, item.mel, out.mel[0].float().cpu())  # (n, f), (m, f)
-
-    def export_config(self, run_dict: dict[str, Any]) -> dict[str, Any]:
-        """The run config with the family stamp in front (``flowvox.models.loading``)."""
-        return stamp_family(run_dict, FASTPITCH_FAMILY)
-
-    def export_files(self, out_dir: Path) -> None:
-        if isinstance(self.tokenizer, CharTokenizer):
-            self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
 
     def _dataset(self, split: str, filtered: bool) -> PitchDataset:
         data, config = self.config.data, self.model_config

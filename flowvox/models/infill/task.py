@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,12 +39,12 @@ from flowvox.models.infill.config import INFILL_FAMILY, InfillTTSConfig
 from flowvox.models.infill.load import LoadedInfillModel, load_infill_model
 from flowvox.models.infill.media import MediaConfig, log_infill_media
 from flowvox.models.infill.model import InfillTTS
-from flowvox.models.loading import resolve_model_section, section_tokenizer, stamp_family
-from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder
-from flowvox.models.training_text import TrainingText, training_text
+from flowvox.models.loading import resolve_model_section
+from flowvox.models.prepared_data import PreparedDataConfig
+from flowvox.models.training_text import TrainingText
+from flowvox.models.tts_task import TTSTask
 from flowvox.nn.masks import lengths_to_mask, pad_token_ids
-from flowvox.text.tokenizers import CharTokenizer
-from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
+from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData
 
 __all__ = [
     "InfillBatch",
@@ -107,21 +106,14 @@ def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> Inf
     return resolve_model_section(InfillTTSConfig, model, vocab_size)
 
 
-class InfillTTSTask(TrainTask):
+class InfillTTSTask(TTSTask):
     """Span-infilling flow matching for ``InfillTTS`` (see the module docstring)."""
 
     config_class = InfillTaskConfig
-    export_module = "model"
+    family = INFILL_FAMILY
 
     def __init__(self, config: InfillTaskConfig):
-        super().__init__(config)
-        data = config.data
-        self.prepared = prepared_folder(data)
-        tokenizer_name = section_tokenizer(InfillTTSConfig, config.model)
-        splits = (data.split, data.media_split or "test")
-        self.text = training_text(tokenizer_name, self.prepared, data.vocab, splits)
-        self.tokenizer = self.text.tokenizer
-        self.model_config = resolve_model_config(config.model, self.tokenizer.vocab_size)
+        super().__init__(config, media_split=config.data.media_split or "test")
         config.model = self.model_config.to_dict()  # what checkpoints and export store
         self._media_item: tuple[Tensor, Tensor] | None = None
 
@@ -162,15 +154,6 @@ class InfillTTSTask(TrainTask):
         model = modules[self.export_module]
         device = next(model.parameters()).device
         log_infill_media(model, mel.to(device), text_ids.to(device), self.config.media, sink)
-
-    def export_config(self, run_dict: dict[str, Any]) -> dict[str, Any]:
-        """The run config with the family stamp in front (``flowvox.models.loading``)."""
-        return stamp_family(run_dict, INFILL_FAMILY)
-
-    def export_files(self, out_dir: Path) -> None:
-        """``vocab.txt`` beside the weights (char and phoneme tokenizers)."""
-        if isinstance(self.tokenizer, CharTokenizer):
-            self.tokenizer.save(Path(out_dir) / (self.model_config.vocab_file or "vocab.txt"))
 
     # ------------------------------------------------------------------ data
     def media_item(self) -> tuple[Tensor, Tensor]:
