@@ -14,7 +14,7 @@ NO_DEPS_PACKAGES := resemblyzer==0.1.4 vocos==0.1.0 encodec==0.1.1
 
 PEERS_VENV ?= benchmarks/.peers-venv
 
-.PHONY: install system-packages demo default-voice test test-f5 lint clean
+.PHONY: install system-packages demo default-voice test test-f5 test-tta lint clean
 
 install: system-packages $(VENV)/.installed
 
@@ -53,6 +53,7 @@ lint: install
 test: install lint
 	FLOWVOX_REQUIRE_PEERS=1 $(BIN)/pytest -n auto -q tests
 	$(MAKE) test-f5
+	$(MAKE) test-tta
 
 # Equivalence with the released f5-tts package (issue 8): it needs its own environment
 # (f5-tts declares a torchaudio that does not load with torch 2.13), built by
@@ -64,3 +65,10 @@ test-f5:
 
 clean:
 	rm -rf $(VENV) demo.wav demo-slt.wav .pytest_cache .ruff_cache
+
+# Equivalence of the latent text-to-audio parts with diffusers' AutoencoderKL and transformers'
+# SpeechT5HifiGan (random small configs saved by those packages), in the same peers environment.
+test-tta:
+	PEERS_VENV=$(PEERS_VENV) benchmarks/peers/setup_peers.sh tta
+	FLOWVOX_REQUIRE_TTA=1 $(PEERS_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/models/tta/test_released_parts.py

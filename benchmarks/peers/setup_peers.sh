@@ -17,7 +17,7 @@ VENV="${PEERS_VENV:-$ROOT/benchmarks/.peers-venv}"
 PYTHON="${PYTHON:-python3}"
 CONSTRAINTS="$ROOT/constraints.txt"
 TORCH_PIN="torch==2.13.0"
-PEERS=(vocos f5tts matcha)
+PEERS=(vocos f5tts matcha tta)
 
 pip_c() { "$VENV/bin/pip" install -q -c "$CONSTRAINTS" "$@"; }
 
@@ -58,6 +58,15 @@ peer_matcha() {
 		einops scipy librosa
 	pip_c --no-deps --no-build-isolation --no-cache-dir --force-reinstall matcha-tts==0.0.7.2
 	"$VENV/bin/python" -c "import matcha.utils.monotonic_align"
+}
+
+# AudioLDM's released parts (issue: latent text-to-audio): diffusers' AutoencoderKL and
+# transformers' SpeechT5HifiGan write the small random folders that
+# tests/models/tta/test_released_parts.py reads back with flowvox. Both install with their own
+# dependencies; neither moves torch off 2.13.0 nor pulls a CUDA wheel (checked with --dry-run).
+peer_tta() {
+	pip_c diffusers==0.42.1 transformers==5.24.0
+	pip_c pytest
 }
 
 run_step() {

@@ -1,0 +1,181 @@
+"""Judge a sound clip's attributes from its audio alone, and score them against the truth.
+
+``judge_clip`` estimates the flat attributes of the sound corpus manifest (the contract):
+
+    count        number of events (``onsets.detect_events``, speech merged by ``kinds``)
+    pitch_hz     pitch of the longest tonal event (tone, pluck; a sweep's start), else None
+    noise_colour colour of the noise events' samples (``noise``), None without noise events
+    speech       any speech event (``speech``); with a recogniser also ≥ 1 recognised word
+    sex          from the median F0 of the speech events (``speech.sex_from_f0``), else None
+    fade         ``fade.fade_direction``: "in", "out" or None
+    seconds      active duration, first event start → last event end
+    order        event kinds in time order
+
+``score`` compares one estimate with a truth dict: count and order exact, pitch within 1
+semitone (when the truth has a pitch), colour, speech and fade equal, sex equal (when the
+truth has speech), seconds within max(10 %, 0.3 s). ``attribute_accuracy`` averages each
+attribute over the clips whose truth defines it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from flowvox.audio.asr import Transcriber
+from flowvox.errors import FlowvoxError
+from flowvox.eval.sound.fade import FadeConfig, fade_direction
+from flowvox.eval.sound.kinds import TONAL_KINDS, Event, KindConfig, Tracks, classify, merge_speech
+from flowvox.eval.sound.noise import MIN_SAMPLES, noise_colour
+from flowvox.eval.sound.onsets import OnsetConfig, active_seconds, detect_events
+from flowvox.eval.sound.pitch import peak_track, pitch_correct, semitone_error, wide_f0
+from flowvox.eval.sound.signal import FRAME_SECONDS, SAMPLE_RATE, check_wav, power_spectrogram
+from flowvox.eval.sound.speech import SpeechConfig, sex_from_f0, speech_f0
+
+ATTRIBUTES = ("count", "pitch_hz", "noise_colour", "speech", "sex", "fade", "seconds", "order")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Every threshold of the sound judges, by judge."""
+
+    onsets: OnsetConfig = field(default_factory=OnsetConfig)
+    kinds: KindConfig = field(default_factory=KindConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    fade: FadeConfig = field(default_factory=FadeConfig)
+    seconds_tolerance: float = 0.10  # relative
+    seconds_tolerance_s: float = 0.3  # absolute; the larger of the two applies
+    pitch_tolerance_semitones: float = 1.0
+
+
+@dataclass(frozen=True)
+class SoundEstimate:
+    """The contract's attributes estimated from audio; ``events`` holds the evidence."""
+
+    count: int
+    pitch_hz: float | None
+    noise_colour: str | None
+    speech: bool
+    sex: str | None
+    fade: str | None
+    seconds: float
+    order: list[str]
+    events: list[Event] = field(default_factory=list, compare=False)
+
+    def to_dict(self) -> dict:
+        """The contract's keys only."""
+        return {k: v for k, v in asdict(self).items() if k in ATTRIBUTES}
+
+
+def _frame(seconds: float) -> int:
+    return int(round(seconds / FRAME_SECONDS))
+
+
+def _samples(x: np.ndarray, events: list[Event]) -> np.ndarray:
+    parts = [x[int(e.start * SAMPLE_RATE) : int(e.end * SAMPLE_RATE)] for e in events]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def judge_clip(
+    wav: np.ndarray,
+    sample_rate: int,
+    config: JudgeConfig | None = None,
+    transcriber: Transcriber | None = None,
+) -> SoundEstimate:
+    """Estimate the contract attributes of one mono clip (s,) at ``sample_rate`` ≥ 16 kHz."""
+    cfg = config or JudgeConfig()
+    x = check_wav(wav, sample_rate)
+    detected = detect_events(x, cfg.onsets)
+    n = len(detected.level_db)
+    power = power_spectrogram(x)[:n]  # (n, k)
+    tracks = Tracks(peak_track(power), wide_f0(x, n), speech_f0(x, n), power)
+    events = [classify(s, detected, tracks, cfg.kinds, cfg.speech) for s in detected.segments]
+    events = merge_speech(events, cfg.kinds)
+
+    tonal = [e for e in events if e.kind in TONAL_KINDS and e.pitch_hz]
+    main = max(tonal, key=lambda e: e.seconds, default=None)  # first of the longest
+    noise = _samples(x, [e for e in events if e.kind == "noise"])
+    speech = [e for e in events if e.kind == "speech"]
+    if speech and transcriber is not None:
+        words = transcriber.transcribe(_samples(x, speech).astype(np.float32), SAMPLE_RATE).split()
+        speech = speech if len(words) >= cfg.speech.min_words else []
+    voiced = np.concatenate(
+        [tracks.speech_f0[_frame(e.start) : _frame(e.end)] for e in speech] or [np.zeros(0)]
+    )
+    return SoundEstimate(
+        count=len(events),
+        pitch_hz=main.pitch_hz if main else None,
+        noise_colour=noise_colour(noise) if len(noise) >= MIN_SAMPLES else None,
+        speech=bool(speech),
+        sex=sex_from_f0(voiced, cfg.speech) if speech else None,
+        fade=fade_direction(detected, cfg.fade),
+        seconds=active_seconds(detected.segments),
+        order=[e.kind for e in events],
+        events=events,
+    )
+
+
+def score(
+    estimate: SoundEstimate, truth: Mapping, config: JudgeConfig | None = None
+) -> dict[str, bool | float]:
+    """Per-attribute verdicts for the attributes ``truth`` defines (see module docstring);
+    ``pitch_semitones`` is the pitch error in semitones when both have a pitch."""
+    cfg = config or JudgeConfig()
+    if not isinstance(truth, Mapping):
+        raise FlowvoxError(
+            f"sound truth: expected a dict of attributes, got {type(truth).__name__}"
+        )
+    out: dict[str, bool | float] = {}
+    if "count" in truth:
+        out["count"] = estimate.count == int(truth["count"])
+    if truth.get("pitch_hz") is not None:
+        out["pitch_hz"] = pitch_correct(
+            estimate.pitch_hz, float(truth["pitch_hz"]), cfg.pitch_tolerance_semitones
+        )
+        if estimate.pitch_hz is not None:
+            out["pitch_semitones"] = semitone_error(estimate.pitch_hz, float(truth["pitch_hz"]))
+    for key in ("noise_colour", "fade"):
+        if key in truth:
+            out[key] = getattr(estimate, key) == truth[key]
+    if "speech" in truth:
+        out["speech"] = estimate.speech == bool(truth["speech"])
+        if truth["speech"] and truth.get("sex") is not None:
+            out["sex"] = estimate.sex == truth["sex"]
+    if "seconds" in truth:
+        want = float(truth["seconds"])
+        tolerance = max(cfg.seconds_tolerance * want, cfg.seconds_tolerance_s)
+        out["seconds"] = abs(estimate.seconds - want) <= tolerance
+    if "order" in truth:
+        out["order"] = list(estimate.order) == list(truth["order"])
+    return out
+
+
+@dataclass(frozen=True)
+class AttributeAccuracy:
+    """Share of clips judged right on one attribute, out of the clips whose truth has it."""
+
+    accuracy: float
+    correct: int
+    total: int
+
+
+def attribute_accuracy(
+    pairs: Iterable[tuple[SoundEstimate, Mapping]], config: JudgeConfig | None = None
+) -> dict[str, AttributeAccuracy]:
+    """Accuracy of every attribute over (estimate, truth) pairs; attributes no truth defines
+    are left out. Float entries of ``score`` (the pitch error) are not accuracies and are
+    skipped."""
+    correct: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for estimate, truth in pairs:
+        for key, verdict in score(estimate, truth, config).items():
+            if isinstance(verdict, bool):
+                correct[key] = correct.get(key, 0) + int(verdict)
+                total[key] = total.get(key, 0) + 1
+    return {
+        k: AttributeAccuracy(correct[k] / total[k], correct[k], total[k])
+        for k in ATTRIBUTES
+        if k in total
+    }
