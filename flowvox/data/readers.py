@@ -5,7 +5,11 @@ Accepted layouts (``read_entries`` tells them apart):
 - LJSpeech: a folder with ``metadata.csv`` (``id|text|normalized_text`` or ``id|text``)
   and the audio in ``wavs/<id>.wav``;
 - a folder of ``x.wav`` / ``x.flac`` / ``x.ogg`` files, each with a sibling ``x.txt``
-  (searched recursively; the speaker is the parent folder's name).
+  (searched recursively; the speaker is the parent folder's name): transcripts, or captions
+  of sounds;
+- AudioCaps: a CSV of ``audiocap_id, youtube_id, start_time, caption``, or a folder holding
+  such CSVs (train.csv, val.csv, test.csv), with the audio files under the same folder
+  (``flowvox.data.audiocaps``).
 
 Audio paths in the entries are absolute. Whether the audio is readable is not checked
 here: ``prepare_dataset`` skips and reports bad audio files.
@@ -17,6 +21,7 @@ import os
 import warnings
 from pathlib import Path
 
+from flowvox.data.audiocaps import caption_tables, is_caption_table, locate_audiocaps
 from flowvox.data.manifest import LocatedEntry, ManifestEntry, iter_manifest_located
 from flowvox.errors import FlowvoxError
 
@@ -26,7 +31,9 @@ LJSPEECH_NAME = "metadata.csv"
 LAYOUTS = (
     "a .jsonl manifest file; a folder with manifest.jsonl; a folder with metadata.csv "
     "(LJSpeech: id|text|normalized_text, audio in wavs/<id>.wav); or a folder of "
-    "x.wav/x.flac/x.ogg files each with a sibling x.txt transcript"
+    "x.wav/x.flac/x.ogg files each with a sibling x.txt transcript or caption; or an "
+    "AudioCaps-style CSV (audiocap_id,youtube_id,start_time,caption) or a folder of them, "
+    "audio files beside"
 )
 
 
@@ -61,6 +68,8 @@ def locate_entries(path: str | os.PathLike) -> list[LocatedEntry]:
             return list(iter_manifest_located(path))
         if path.name == LJSPEECH_NAME:
             return locate_ljspeech(path.parent)
+        if is_caption_table(path):
+            return locate_audiocaps(path)
         raise FlowvoxError(f"{path}: not a dataset; accepted layouts: {LAYOUTS}")
     if not path.is_dir():
         raise FlowvoxError(f"{path}: no such file or folder; accepted layouts: {LAYOUTS}")
@@ -68,6 +77,9 @@ def locate_entries(path: str | os.PathLike) -> list[LocatedEntry]:
         return list(iter_manifest_located(path / MANIFEST_NAME))
     if (path / LJSPEECH_NAME).is_file():
         return locate_ljspeech(path)
+    tables = caption_tables(path)
+    if tables:
+        return [located for table in tables for located in locate_audiocaps(table)]
     if any(_audio_files(path)):
         return locate_wav_txt_folder(path)
     raise FlowvoxError(f"{path}: no dataset found; accepted layouts: {LAYOUTS}")
