@@ -14,7 +14,7 @@ NO_DEPS_PACKAGES := resemblyzer==0.1.4 vocos==0.1.0 encodec==0.1.1
 
 PEERS_VENV ?= benchmarks/.peers-venv
 
-.PHONY: install system-packages demo default-voice test test-f5 test-tta lint clean
+.PHONY: install system-packages demo default-voice sound-model test test-f5 test-tta lint clean
 
 install: system-packages $(VENV)/.installed
 
@@ -47,6 +47,12 @@ demo: install
 default-voice: install
 	FLOWVOX=$(BIN)/flowvox scripts/build_default_voice.sh
 
+# Rebuild the bundled sound model (latent text-to-audio) from nothing: sound corpus, mel VAE,
+# 16 kHz HiFi-GAN, latent flow model, pack (tens of CPU hours, resumable: run it again to
+# continue). Settings: scripts/build_sound_model.sh.
+sound-model: install
+	FLOWVOX=$(BIN)/flowvox scripts/build_sound_model.sh
+
 lint: install
 	$(BIN)/ruff check flowvox tests benchmarks experiments
 
@@ -67,8 +73,10 @@ clean:
 	rm -rf $(VENV) demo.wav demo-slt.wav .pytest_cache .ruff_cache
 
 # Equivalence of the latent text-to-audio parts with diffusers' AutoencoderKL and transformers'
-# SpeechT5HifiGan (random small configs saved by those packages), in the same peers environment.
+# SpeechT5HifiGan (random small configs saved by those packages), and the T5 caption encoder
+# through transformers, in the same peers environment.
 test-tta:
 	PEERS_VENV=$(PEERS_VENV) benchmarks/peers/setup_peers.sh tta
 	FLOWVOX_REQUIRE_TTA=1 $(PEERS_VENV)/bin/python -m pytest -q -p no:cacheprovider \
-		tests/models/tta/test_released_parts.py
+		tests/models/tta/test_released_parts.py \
+		tests/models/tta/test_latent_flow.py::test_t5_caption_encoder_is_frozen_and_outside_the_state_dict

@@ -24,6 +24,7 @@ from flowvox.cli.eval import add_eval_parser
 from flowvox.cli.help import HelpFormatter
 from flowvox.cli.pack import add_pack_parser
 from flowvox.cli.score_reflow import add_reflow_parser, add_score_parser
+from flowvox.cli.sound import add_sound_parser
 from flowvox.cli.synthesis import add_generate_parser, add_speak_parser, add_voices_parser
 from flowvox.cli.train import add_export_parser, add_train_parser
 from flowvox.cli.vocode import add_vocode_parser
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_speak_parser(verbs, HelpFormatter)
     add_generate_parser(verbs, HelpFormatter)
     add_voices_parser(verbs, HelpFormatter)
+    add_sound_parser(verbs, HelpFormatter)
     add_train_parser(verbs, HelpFormatter)
     add_export_parser(verbs, HelpFormatter)
     add_corpus_parser(verbs, HelpFormatter)

@@ -19,6 +19,7 @@ TASKS = MappingProxyType(
         "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
         "infill_tts": "flowvox.models.infill.task:InfillTTSTask",
         "tta_lfm": "flowvox.models.tta.task:LatentFlowTask",
+        "tta_vae": "flowvox.models.tta.vae_task:MelVAETask",
         "vocoder": "flowvox.vocoders.train:VocoderTask",
     }
 )

@@ -2,8 +2,15 @@
 
 # b: batch, n: mel frames, f: mel bins, d: channels, s: samples
 The generator maps a log-mel (b, n, f) to a waveform (b, s) with s = n · hop, hop being the
-product of the upsample rates (256 for the 22.05 kHz presets). Inside, convolutions run on
-(b, d, s). Module names follow the public jik876/hifi-gan generator: ``conv_pre``,
+product of the upsample rates (256 for the 22.05 kHz presets, 160 for the 16 kHz ones).
+Inside, convolutions run on (b, d, s). Stage i is a transposed conv of rate u and kernel k
+with padding ⌊(k − u)/2⌋: n_i samples -> n_i · u when k − u is even, n_i · u + 1 when it is
+odd (AudioLDM's vocoder: u = 5, k = 16), the extra sample at the end. The full output then
+has n · hop + ``config.extra_samples`` samples (AudioLDM: 160 n + 32); ``forward`` keeps
+its first n · hop, which equal transformers' SpeechT5HifiGan's first n · hop (AudioLDM's
+pipeline cuts its waveform the same way); ``forward_full`` returns them all.
+
+Module names follow the public jik876/hifi-gan generator: ``conv_pre``,
 ``ups.{i}``, ``resblocks.{i·K + j}.convs1/convs2.{k}`` (resblock "1") or ``.convs.{k}``
 (resblock "2"), ``conv_post``. Weight norm uses ``torch.nn.utils.parametrizations``, so our
 keys read ``….parametrizations.weight.original0`` (gain g) and ``original1`` (direction v)
@@ -65,10 +72,10 @@ class HiFiGANConfig:
                 "hifigan: resblock_kernel_sizes and resblock_dilation_sizes differ in length"
             )
         for u, k in zip(self.upsample_rates, self.upsample_kernel_sizes, strict=True):
-            if (k - u) % 2:
+            if k < u:
                 raise FlowvoxError(
-                    f"hifigan: upsample kernel {k} with rate {u} gives an odd k - u; "
-                    "choose k - u even so each stage outputs exactly n · u samples"
+                    f"hifigan: upsample kernel {k} is shorter than its rate {u}; "
+                    "use a kernel of at least the rate (HiFi-GAN: k = 2u)"
                 )
         if math.prod(self.upsample_rates) != self.mel.hop_length:
             raise FlowvoxError(
@@ -80,6 +87,14 @@ class HiFiGANConfig:
             raise FlowvoxError(
                 "hifigan: upsample_initial_channel must be divisible by 2 ** len(upsample_rates)"
             )
+
+    @property
+    def extra_samples(self) -> int:
+        """Samples past n · hop in the full output: e ← e · u + (k − u) mod 2 per stage."""
+        extra = 0
+        for u, k in zip(self.upsample_rates, self.upsample_kernel_sizes, strict=True):
+            extra = extra * u + (k - u) % 2
+        return extra
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples as lists, mel as its full dict)."""
@@ -97,14 +112,19 @@ class HiFiGANConfig:
         return cls(**data)
 
     @classmethod
-    def preset(cls, name: str, mel: MelConfig | str = "hifigan22k") -> HiFiGANConfig:
-        """The published generator ``v1`` (13.9M params), ``v2`` (0.93M) or ``v3`` (1.46M)."""
+    def preset(cls, name: str, mel: MelConfig | str | None = None) -> HiFiGANConfig:
+        """The published generator ``v1`` (13.9M params), ``v2`` (0.93M) or ``v3`` (1.46M)
+        (mel default hifigan22k), or the 16 kHz ``audioldm16k`` (AudioLDM's vocoder shape)
+        and ``audioldm16k-small`` (mel default lafma16k); ``mel`` replaces the default."""
         if name not in HIFIGAN_PRESETS:
-            raise FlowvoxError(f"unknown hifigan preset {name!r}; choose one of v1, v2, v3")
-        return cls(mel=mel, **HIFIGAN_PRESETS[name])
+            known = ", ".join(HIFIGAN_PRESETS)
+            raise FlowvoxError(f"unknown hifigan preset {name!r}; choose one of {known}")
+        spec = {"mel": "hifigan22k", **HIFIGAN_PRESETS[name]}
+        return cls(**{**spec, "mel": mel if mel is not None else spec["mel"]})
 
 
-# Published configs (config_v1.json, config_v2.json, config_v3.json of jik876/hifi-gan).
+# Published configs (config_v1.json, config_v2.json, config_v3.json of jik876/hifi-gan),
+# then the 16 kHz lafma16k shapes (hop 160 = 5·4·2·2·2).
 HIFIGAN_PRESETS: dict[str, dict] = {
     "v1": dict(resblock="1", upsample_initial_channel=512),
     "v2": dict(resblock="1", upsample_initial_channel=128),
@@ -115,6 +135,22 @@ HIFIGAN_PRESETS: dict[str, dict] = {
         upsample_initial_channel=256,
         resblock_kernel_sizes=(3, 5, 7),
         resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
+    ),
+    # AudioLDM's vocoder (SpeechT5HifiGan in its vocoder/ folder), ≈ 55M parameters.
+    "audioldm16k": dict(
+        mel="lafma16k",
+        resblock="1",
+        upsample_rates=(5, 4, 2, 2, 2),
+        upsample_kernel_sizes=(16, 16, 8, 4, 4),
+        upsample_initial_channel=1024,
+    ),
+    # The same stages at V2's width (128): ≈ 0.9M parameters, trainable on a CPU.
+    "audioldm16k-small": dict(
+        mel="lafma16k",
+        resblock="1",
+        upsample_rates=(5, 4, 2, 2, 2),
+        upsample_kernel_sizes=(16, 16, 8, 4, 4),
+        upsample_initial_channel=128,
     ),
 }
 
@@ -157,7 +193,7 @@ class ResBlock2(nn.Module):
 
 
 class HiFiGAN(PretrainedVocoder):
-    """Log-mel (b, n, f) -> waveform (b, n · hop) in [-1, 1]."""
+    """Log-mel (b, n, f) -> waveform (b, n · hop) in [-1, 1] (see the module docstring)."""
 
     family = "hifigan"
     config_class = HiFiGANConfig
@@ -183,6 +219,11 @@ class HiFiGAN(PretrainedVocoder):
         self.conv_post = _conv(dim, 1, 7)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel (b, n, f) -> waveform (b, n · hop): ``forward_full``'s first n · hop."""
+        return self.forward_full(mel)[:, : mel.shape[1] * self.config.mel.hop_length]
+
+    def forward_full(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel (b, n, f) -> every generated sample (b, n · hop + config.extra_samples)."""
         cfg = self.config
         if mel.dim() != 3 or mel.shape[-1] != cfg.mel.n_mels:
             raise FlowvoxError(

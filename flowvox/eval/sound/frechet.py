@@ -22,6 +22,7 @@ with the matrix square root from ``scipy.linalg.sqrtm`` (real part). FD ≥ 0, s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import torch
@@ -37,10 +38,13 @@ PROJECTION_SEED = 0
 RIDGE = 1e-6
 
 
+@cache
 def projection() -> np.ndarray:
-    """The fixed (256, 128) matrix Q with orthonormal columns."""
+    """The fixed (256, 128) matrix Q with orthonormal columns, built once per process
+    (a pure function, cached; the array is read-only)."""
     gaussian = np.random.default_rng(PROJECTION_SEED).standard_normal((4 * 64, EMBED_DIM))
     q, _ = np.linalg.qr(gaussian)
+    q.setflags(write=False)
     return q
 
 

@@ -28,10 +28,18 @@ from flowvox.audio.asr import Transcriber
 from flowvox.errors import FlowvoxError
 from flowvox.eval.sound.fade import FadeConfig, fade_direction
 from flowvox.eval.sound.kinds import TONAL_KINDS, Event, KindConfig, Tracks, classify, merge_speech
-from flowvox.eval.sound.noise import MIN_SAMPLES, noise_colour
-from flowvox.eval.sound.onsets import OnsetConfig, active_seconds, detect_events
+from flowvox.eval.sound.layers import LayerConfig, Layers, split_layers
+from flowvox.eval.sound.noise import MIN_SAMPLES, colour_from_slope, noise_colour, psd_slope
+from flowvox.eval.sound.onsets import Events, OnsetConfig, Segment, active_seconds, detect_events
 from flowvox.eval.sound.pitch import peak_track, pitch_correct, semitone_error, wide_f0
-from flowvox.eval.sound.signal import FRAME_SECONDS, SAMPLE_RATE, check_wav, power_spectrogram
+from flowvox.eval.sound.signal import (
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+    bin_hz,
+    check_wav,
+    frame_db,
+    power_spectrogram,
+)
 from flowvox.eval.sound.speech import SpeechConfig, sex_from_f0, speech_f0
 
 ATTRIBUTES = ("count", "pitch_hz", "noise_colour", "speech", "sex", "fade", "seconds", "order")
@@ -45,6 +53,7 @@ class JudgeConfig:
     kinds: KindConfig = field(default_factory=KindConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     fade: FadeConfig = field(default_factory=FadeConfig)
+    layers: LayerConfig = field(default_factory=LayerConfig)
     seconds_tolerance: float = 0.10  # relative
     seconds_tolerance_s: float = 0.3  # absolute; the larger of the two applies
     pitch_tolerance_semitones: float = 1.0
@@ -78,6 +87,65 @@ def _samples(x: np.ndarray, events: list[Event]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """Events judged on one waveform (the clip, or a mixture's foreground residual)."""
+
+    events: list[Event]
+    speech_f0: np.ndarray  # (n,) of that waveform
+    audio: np.ndarray  # (s,) that waveform
+
+
+def _judge_events(
+    x: np.ndarray, detected: Events, segments: list[Segment], cfg: JudgeConfig
+) -> _Part:
+    """Classify ``segments`` of waveform x (s,) and merge speech pieces."""
+    n = len(detected.level_db)
+    power = power_spectrogram(x)[:n]  # (n, k)
+    tracks = Tracks(peak_track(power), wide_f0(x, n), speech_f0(x, n), power)
+    events = [classify(s, detected, tracks, cfg.kinds, cfg.speech) for s in segments]
+    return _Part(merge_speech(events, cfg.kinds), tracks.speech_f0, x)
+
+
+def _mixture(x: np.ndarray, layers: Layers, n: int, cfg: JudgeConfig) -> _Part:
+    """The foreground events of a mixture, judged on its residual (background removed)."""
+    level = frame_db(layers.residual)[:n]  # (n,)
+    inside = level[_frame(layers.start) : _frame(layers.end)]
+    peak = float(inside.max()) if len(inside) else float(level.max())
+    pieces = layers.foreground
+    median = float(np.median(inside))
+    split = _judge_events(layers.residual, Events(pieces, level, median, peak), pieces, cfg)
+    pitches = [e.pitch_hz for e in split.events if e.kind == "tone" and e.pitch_hz]
+    same = len(pitches) == len(split.events) and np.ptp(12 * np.log2(pitches)) <= 1.0
+    if len(pieces) == 1 or same:  # one sound, or k beeps of one pitch
+        return split
+    span = Segment(pieces[0].start, pieces[-1].end)
+    whole = _judge_events(layers.residual, Events([span], level, median, peak), [span], cfg)
+    return whole if whole.events[0].kind == "speech" else split  # speech is one event
+
+
+def _fade(
+    detected: Events, noises: list[Event], backgrounds: list[Layers], cfg: FadeConfig
+) -> str | None:
+    """Fade direction of the first noise (event or mixture background) that has one."""
+    tracks = [(Segment(b.start, b.end), b.level_db) for b in backgrounds if b.kind == "noise"]
+    tracks += [(Segment(e.start, e.end), detected.level_db) for e in noises]
+    for segment, level in sorted(tracks, key=lambda t: t[0].start):
+        inside = level[_frame(segment.start) : _frame(segment.end)]
+        if len(inside):
+            events = Events([segment], level, detected.floor_db, float(inside.max()))
+            direction = fade_direction(events, cfg)
+            if direction is not None:
+                return direction
+    return None
+
+
+def _order(events: list[Event]) -> list[str]:
+    """Kinds in time order, repeats in a row collapsed (k beeps are one tone event)."""
+    kinds = [e.kind for e in events]
+    return [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
+
+
 def judge_clip(
     wav: np.ndarray,
     sample_rate: int,
@@ -89,30 +157,46 @@ def judge_clip(
     x = check_wav(wav, sample_rate)
     detected = detect_events(x, cfg.onsets)
     n = len(detected.level_db)
-    power = power_spectrogram(x)[:n]  # (n, k)
-    tracks = Tracks(peak_track(power), wide_f0(x, n), speech_f0(x, n), power)
-    events = [classify(s, detected, tracks, cfg.kinds, cfg.speech) for s in detected.segments]
-    events = merge_speech(events, cfg.kinds)
+    backgrounds: list[Layers] = []
+    plain: list[Segment] = []
+    for segment in detected.segments:
+        layers = split_layers(x, segment, n, cfg.layers)
+        if layers is None:
+            plain.append(segment)
+        else:
+            backgrounds.append(layers)
+    parts = [_judge_events(x, detected, plain, cfg)] if plain else []
+    parts += [_mixture(x, b, n, cfg) for b in backgrounds]
+    bg_events = [Event(b.kind, b.start, b.end, b.pitch_hz) for b in backgrounds]
+    events = sorted([*bg_events, *(e for p in parts for e in p.events)], key=lambda e: e.start)
 
-    tonal = [e for e in events if e.kind in TONAL_KINDS and e.pitch_hz]
+    steady = [e for e in events if e.kind in ("tone", "pluck") and e.pitch_hz]
+    tonal = steady or [e for e in events if e.kind in TONAL_KINDS and e.pitch_hz]
     main = max(tonal, key=lambda e: e.seconds, default=None)  # first of the longest
-    noise = _samples(x, [e for e in events if e.kind == "noise"])
-    speech = [e for e in events if e.kind == "speech"]
+    noises = [e for e in events if e.kind == "noise" and e not in bg_events]
+    noise = _samples(x, noises)
+    shapes = [b.shape for b in backgrounds if b.kind == "noise"]
+    if shapes:
+        colour = colour_from_slope(psd_slope(bin_hz(), shapes[0]))
+    else:
+        colour = noise_colour(noise) if len(noise) >= MIN_SAMPLES else None
+    speech = [(e, p) for p in parts for e in p.events if e.kind == "speech"]
     if speech and transcriber is not None:
-        words = transcriber.transcribe(_samples(x, speech).astype(np.float32), SAMPLE_RATE).split()
+        audio = np.concatenate([_samples(p.audio, [e]) for e, p in speech])
+        words = transcriber.transcribe(audio.astype(np.float32), SAMPLE_RATE).split()
         speech = speech if len(words) >= cfg.speech.min_words else []
     voiced = np.concatenate(
-        [tracks.speech_f0[_frame(e.start) : _frame(e.end)] for e in speech] or [np.zeros(0)]
+        [p.speech_f0[_frame(e.start) : _frame(e.end)] for e, p in speech] or [np.zeros(0)]
     )
     return SoundEstimate(
         count=len(events),
         pitch_hz=main.pitch_hz if main else None,
-        noise_colour=noise_colour(noise) if len(noise) >= MIN_SAMPLES else None,
+        noise_colour=colour,
         speech=bool(speech),
         sex=sex_from_f0(voiced, cfg.speech) if speech else None,
-        fade=fade_direction(detected, cfg.fade),
+        fade=_fade(detected, noises, backgrounds, cfg.fade),
         seconds=active_seconds(detected.segments),
-        order=[e.kind for e in events],
+        order=_order(events),
         events=events,
     )
 

@@ -14,7 +14,9 @@ Per event (frames a..b of the 10 ms grid), with p = median spectral-peak promine
    spectrum, both the YIN F0 and the strongest of its harmonics 2–5 are within 20 dB of
    the stronger of the two);
    otherwise **tone** (so a pure tone that fades out stays a tone).
-3. 15 ≤ p < 40 dB: **speech** by ``speech.looks_like_speech``; else **tone** when YIN finds
+3. 15 ≤ p < 40 dB: **tone** when YIN finds ≥ 50 % voiced frames with a steady F0 (σ of
+   12·log2 F0 < 0.3 semitone; a short saw or square beep, whose harmonics lower p); else
+   **speech** by ``speech.looks_like_speech``; else **tone** when YIN finds
    ≥ 50 % voiced frames, else **noise**.
 
 Speech is one event however many pauses it holds: neighbouring events less than 0.6 s apart
@@ -52,6 +54,7 @@ class KindConfig:
     sweep_min_semitones: float = 2.0
     pluck_decay_db: float = 4.0
     harmonic_within_db: float = 20.0
+    steady_semitones: float = 0.3
     speech_merge_gap_s: float = 0.6
     speech_absorb_s: float = 0.4
 
@@ -144,6 +147,9 @@ def classify(
         kind = "pluck" if harmonic and _decays(events.level_db[a:b], cfg) else "tone"
         peak = float(np.median(tracks.peaks.hz[a:b]))
         return Event(kind, segment.start, segment.end, pitch if harmonic else peak)
+    voiced = tracks.wide_f0[a:b][tracks.wide_f0[a:b] > 0]
+    if len(voiced) >= 0.5 * (b - a) and np.std(12 * np.log2(voiced)) < cfg.steady_semitones:
+        return Event("tone", segment.start, segment.end, pitch)
     if looks_like_speech(p, voicing_stats(tracks.speech_f0[a:b]), speech):
         return Event("speech", segment.start, segment.end)
     if (tracks.wide_f0[a:b] > 0).mean() >= 0.5:

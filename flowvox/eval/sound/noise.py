@@ -2,7 +2,8 @@
 
 Axis letters: s samples, k frequency bins, m bands.
 
-The power spectral density (Welch, 2048-point Hann segments, 50 % overlap) is averaged in
+The power spectral density (of the noise samples by Welch, or of a mixture's background
+frames, ``layers``; Welch, 2048-point Hann segments, 50 % overlap) is averaged in
 third-octave bands with centres f_m from 100 Hz to 7 kHz, and a line is fitted by least
 squares to the band levels against octaves:
 
@@ -32,6 +33,12 @@ def spectral_slope(x: np.ndarray) -> float:
             f"noise: {len(x)} samples are too few for a spectral slope; need ≥ {MIN_SAMPLES}"
         )
     freqs, psd = welch(x, fs=SAMPLE_RATE, nperseg=MIN_SAMPLES)  # (k,), (k,)
+    return psd_slope(freqs, psd)
+
+
+def psd_slope(freqs: np.ndarray, psd: np.ndarray) -> float:
+    """Slope in dB per octave of a power spectrum psd (k,) at ``freqs`` (k,) Hz, fitted to
+    its third-octave band averages from 100 Hz to 7 kHz (see module docstring)."""
     lo, hi = np.log2(BAND_RANGE_HZ)
     centres = 2 ** np.arange(lo, hi + 1e-9, 1 / 3)  # (m,)
     levels, octaves = [], []

@@ -71,7 +71,7 @@ def active_seconds(segments: list[Segment]) -> float:
     return segments[-1].end - segments[0].start if segments else 0.0
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Half-open index ranges [a, b) where a boolean (n,) mask is True."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
@@ -79,7 +79,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _hysteresis(level: np.ndarray, on: float, off: float) -> list[tuple[int, int]]:
     """Runs of L ≥ off that contain at least one frame with L ≥ on."""
-    return [(a, b) for a, b in _runs(level >= off) if level[a:b].max() >= on]
+    return [(a, b) for a, b in runs(level >= off) if level[a:b].max() >= on]
 
 
 def _widen(level: np.ndarray, a: int, b: int, stop: float) -> tuple[int, int]:

@@ -150,10 +150,10 @@ class SpeechT5Vocoder(nn.Module):
 
     wav = hifigan((mel − mean) / scale) when ``normalize_before``, else hifigan(mel);
     ``mean`` and ``scale`` are (f,) buffers (AudioLDM's vocoder does not normalise).
-    s = n · hop when every upsampling stage has k − u even; a stage with k − u odd gives
-    n_i · u + 1 samples, exactly as SpeechT5HifiGan does (AudioLDM: u = 5, k = 16, so
-    s = 160 n + 32; AudioLDM's pipeline cuts the waveform to the asked length afterwards).
-    Its ``hifigan.config`` then holds kernels that ``HiFiGANConfig`` itself refuses.
+    s = n · hop + ``hifigan.config.extra_samples``, exactly as SpeechT5HifiGan gives: a stage
+    with k − u odd yields n_i · u + 1 samples (AudioLDM: u = 5, k = 16, so s = 160 n + 32;
+    AudioLDM's pipeline cuts the waveform to the asked length afterwards, as flowvox's
+    ``HiFiGAN.forward`` does).
     """
 
     def __init__(self, hifigan: HiFiGAN, normalize_before: bool):
@@ -171,22 +171,16 @@ class SpeechT5Vocoder(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         if self.normalize_before:
             mel = (mel - self.mean) / self.scale  # (b, n, f)
-        return self.hifigan(mel)  # (b, s)
+        return self.hifigan.forward_full(mel)  # (b, s): the release's full length
 
     def to_hifigan(self) -> HiFiGAN:
-        """The flowvox ``HiFiGAN`` alone (to save as a vocoder folder); refused when it needs
-        what a HiFiGAN folder cannot hold: the input normalisation, or an odd k − u."""
-        cfg = self.hifigan.config
-        odd = [
-            (u, k)
-            for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes, strict=True)
-            if (k - u) % 2
-        ]
-        if self.normalize_before or odd:
-            why = "normalize_before=true" if self.normalize_before else f"(rate, kernel) {odd}"
+        """The flowvox ``HiFiGAN`` alone (to save as a vocoder folder; its ``forward`` gives
+        exactly n · hop samples); refused when the release normalises its input, which a
+        HiFiGAN folder cannot hold."""
+        if self.normalize_before:
             raise FlowvoxError(
-                f"this SpeechT5HifiGan has {why}, which a flowvox HiFiGAN folder cannot store "
-                "yet; use the SpeechT5Vocoder itself"
+                "this SpeechT5HifiGan has normalize_before=true, which a flowvox HiFiGAN folder "
+                "cannot store yet; use the SpeechT5Vocoder itself"
             )
         return self.hifigan
 
@@ -205,15 +199,12 @@ def hifigan_config_from_speecht5(path: Path, data: dict[str, Any]) -> HiFiGANCon
     kernels = tuple(data.get("upsample_kernel_sizes", (8, 8, 8, 8)))
     if len(rates) != len(kernels):
         raise FlowvoxError(f"{path}: upsample_rates and upsample_kernel_sizes differ in length")
-    # HiFiGANConfig refuses an odd k - u (AudioLDM has u = 5, k = 16): check an even stand-in,
-    # then put the real kernels back (see SpeechT5Vocoder's docstring).
-    even = tuple(k + (k - u) % 2 for u, k in zip(rates, kernels, strict=True))
     try:
         config = HiFiGANConfig(
             mel=mel,
             resblock="1",
             upsample_rates=rates,
-            upsample_kernel_sizes=even,
+            upsample_kernel_sizes=kernels,
             upsample_initial_channel=int(data.get("upsample_initial_channel", 512)),
             resblock_kernel_sizes=tuple(data.get("resblock_kernel_sizes", (3, 7, 11))),
             resblock_dilation_sizes=tuple(
@@ -224,7 +215,6 @@ def hifigan_config_from_speecht5(path: Path, data: dict[str, Any]) -> HiFiGANCon
         )
     except FlowvoxError as err:
         raise FlowvoxError(f"{path}: {err}") from err
-    config.upsample_kernel_sizes = kernels
     return config
 
 

@@ -50,6 +50,7 @@ from flowvox.models.prepared_data import read_split
 from flowvox.models.tta.config import TTA_FAMILY, LatentFlowConfig
 from flowvox.models.tta.model import LatentFlow
 from flowvox.models.tta.text import caption_batch
+from flowvox.models.tta.vae import MelVAE
 from flowvox.text.tokenizers import CharTokenizer
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
@@ -185,13 +186,6 @@ class LatentCollate:
 
 def _load_vae(path: str) -> nn.Module:
     """The mel VAE of folder ``path`` (``flowvox.models.tta.vae.MelVAE``), frozen."""
-    try:
-        from flowvox.models.tta.vae import MelVAE
-    except ImportError as err:
-        raise FlowvoxError(
-            f"data.vae={path!r}: the mel VAE (flowvox.models.tta.vae) is not available in this "
-            f"flowvox ({err}); train on a latent folder instead (drop data.vae)"
-        ) from err
     return MelVAE.from_pretrained(path).requires_grad_(False)
 
 

@@ -90,13 +90,15 @@ class Clip:
         return out
 
     def contract(self, **extra) -> dict:
-        """Truth from the parts: count, seconds and order; the rest from ``extra``."""
+        """Truth from the parts: count, seconds and order (repeats in a row collapsed, as the
+        corpus counts k beeps as one event of count k); the rest from ``extra``."""
+        kinds = [k for _, _, k in sorted(self.parts, key=lambda p: p[0])]
         starts = [s for s, _, _ in self.parts]
         ends = [s + len(w) / SR for s, w, _ in self.parts]
         truth = {
             "count": len(self.parts),
             "seconds": (max(ends) - min(starts)) if self.parts else 0.0,
-            "order": [k for _, _, k in sorted(self.parts, key=lambda p: p[0])],
+            "order": [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k],
             "pitch_hz": None,
             "noise_colour": None,
             "speech": False,
@@ -164,4 +166,21 @@ def beeps_then_speech(k: int, freq: float, voice: str, text: str) -> Clip:
     clip = beeps(k, freq)
     clip.after(0.5, trim(flite(voice, text)), "speech")
     clip.truth = clip.contract(pitch_hz=freq, speech=True, sex=VOICES[voice])
+    return clip
+
+
+def over_noise(fg: Clip, colour: str, gain_db: float = -9.0, lead: float = 0.7) -> Clip:
+    """``fg`` over sox ``colour`` noise ``gain_db`` below it (RMS over the sounding samples),
+    starting ``lead`` s before the first part and ending 0.6 s after the last: a corpus
+    mixture. Truth: count + 1, order noise first, the noise colour."""
+    wav = fg.render()
+    sounding = wav[np.abs(wav) > 1e-9]
+    start = min(s for s, _, _ in fg.parts) - lead
+    end = max(s + len(w) / SR for s, w, _ in fg.parts) + 0.6
+    bed = sox_synth(round(end - start, 3), f"{colour}noise")
+    bed *= np.sqrt(np.mean(sounding**2) / np.mean(bed**2)) * 10 ** (gain_db / 20)
+    clip = Clip([(start, bed, "noise"), *fg.parts])
+    clip.truth = {**fg.truth, "count": fg.truth["count"] + 1, "noise_colour": colour}
+    clip.truth["order"] = ["noise", *fg.truth["order"]]
+    clip.truth["seconds"] = end - start
     return clip

@@ -1,0 +1,59 @@
+"""Pack a trained sound model: the latent flow model folder with its mel VAE and vocoder.
+
+Layout (read by the ``flowvox sound`` backend)::
+
+    OUT/                 the tta_lfm export: model.safetensors, config.json (+ vocab.txt)
+    OUT/vae/             the tta_vae export: model.safetensors, config.json (scaling_factor)
+    OUT/vocoder/         the vocoder export: model.safetensors, config.json
+
+Floating-point weights are stored as float16 (loaders cast them back to the model's dtype);
+config files and any other plain files are copied as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from flowvox.errors import FlowvoxError
+from flowvox.utils.atomic import atomic_folder
+
+WEIGHTS = "model.safetensors"
+PARTS = ("vae", "vocoder")  # sub-folders of a packed sound model
+
+
+def copy_halved(src: Path, dst: Path, half: bool = True) -> None:
+    """Copy the model folder ``src`` (its plain files, no sub-folders) into ``dst``, the
+    floating tensors of ``model.safetensors`` cast to float16 when ``half``."""
+    if not (src / WEIGHTS).is_file():
+        raise FlowvoxError(f"{src}: no {WEIGHTS}; pass an exported model folder (RUN/model)")
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in sorted(src.iterdir()):
+        if not item.is_file() or item.name.startswith("."):
+            continue
+        if item.name == WEIGHTS:
+            state = load_file(str(item))
+            if half:
+                state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+            save_file({k: v.contiguous() for k, v in state.items()}, str(dst / WEIGHTS))
+        else:
+            shutil.copy2(item, dst / item.name)
+
+
+def pack_sound_model(
+    model: str | os.PathLike,
+    vae: str | os.PathLike,
+    vocoder: str | os.PathLike,
+    out: str | os.PathLike,
+    half: bool = True,
+) -> Path:
+    """Write ``out`` (a new folder, written atomically): ``model``'s files, ``vae/`` and
+    ``vocoder/`` (see the module docstring); returns ``out``."""
+    with atomic_folder(out, "packing") as tmp:
+        copy_halved(Path(model), tmp, half)
+        for name, src in zip(PARTS, (vae, vocoder), strict=True):
+            copy_halved(Path(src), tmp / name, half)
+    return Path(out)
