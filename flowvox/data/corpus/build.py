@@ -14,16 +14,12 @@ Manifests and card are rewritten (atomically) at the end from what exists on dis
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
-from tqdm import tqdm
 
 from flowvox.audio.io import (
     is_silent,
@@ -40,6 +36,7 @@ from flowvox.data.corpus.plan import PlannedUtterance, plan_corpus, select_voice
 from flowvox.data.corpus.sentences import licence_text, text_source
 from flowvox.data.corpus.voices import VoiceInfo, check_available
 from flowvox.data.manifest import ManifestEntry, write_manifest
+from flowvox.data.parallel import run_chunks
 from flowvox.errors import FlowvoxError
 from flowvox.utils.atomic import atomic_write_text
 
@@ -166,29 +163,13 @@ def _run_chunks(
     chunks: list[list[PlannedUtterance]], config: CorpusConfig, out: Path, progress: bool
 ) -> list[_ChunkResult]:
     """Run ``build_chunk`` over all chunks: inline for one worker, else in a process pool."""
-    workers = min(config.workers or os.cpu_count() or 1, max(len(chunks), 1))
     args = [(c[0].voice, c, out, config.sample_rate, config.target_lufs) for c in chunks]
-    bar = dict(total=sum(len(c) for c in chunks), unit="utt", desc="corpus", disable=not progress)
-    if workers <= 1:
-        with tqdm(**bar) as shown:
-            return [_counted(build_chunk(*a), shown) for a in args]
-    # fork: workers inherit the imported modules instead of importing them again (seconds
-    # each); like torch's DataLoader workers they run no torch or OpenMP code.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(build_chunk, *a) for a in args]  # forks before tqdm's thread
-        try:
-            with tqdm(**bar) as shown:
-                return [_counted(f.result(), shown) for f in futures]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    total = sum(len(c) for c in chunks)
+    return run_chunks(build_chunk, args, _done, total, config.workers, "corpus", "utt", progress)
 
 
-def _counted(result: _ChunkResult, bar: tqdm) -> _ChunkResult:
-    bar.update(len(result.durations) + len(result.failures))
-    return result
+def _done(result: _ChunkResult) -> int:
+    return len(result.durations) + len(result.failures)
 
 
 def _entries(plan: list[PlannedUtterance], out: Path, sample_rate: int) -> list[ManifestEntry]:

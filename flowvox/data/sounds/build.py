@@ -18,19 +18,17 @@ in the same folder is refused. Manifests and card are rewritten at the end from 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
-from tqdm import tqdm
 
 from flowvox.audio.io import save_audio
 from flowvox.data.corpus.voices import check_available, resolve_voice
 from flowvox.data.manifest import ManifestEntry, write_manifest
+from flowvox.data.parallel import run_chunks
 from flowvox.data.sounds.card import render_card
 from flowvox.data.sounds.config import SoundCorpusConfig, SoundCorpusReport
 from flowvox.data.sounds.held_out import SPLITS
@@ -145,31 +143,18 @@ def _run_chunks(
 ) -> list[_ChunkResult]:
     """Run ``build_chunk`` over chunks of ``todo``: inline for one worker, else in a pool."""
     chunks = [todo[i : i + CHUNK_SIZE] for i in range(0, len(todo), CHUNK_SIZE)]
-    workers = min(config.workers or os.cpu_count() or 1, max(len(chunks), 1))
     args = [(c, out, config.seconds, config.target_lufs) for c in chunks]
-    bar = dict(total=len(todo), unit="clip", desc="sounds", disable=not progress)
-    if workers <= 1:
-        with tqdm(**bar) as shown:
-            return [_counted(build_chunk(*a), shown) for a in args]
-    # fork: workers inherit the imported modules (as in flowvox.data.corpus.build); import
-    # loudness_normalize's pyloudnorm (with scipy, ~1 s) once here, not once per worker
-    import pyloudnorm  # noqa: F401
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(build_chunk, *a) for a in args]  # forks before tqdm's thread
-        try:
-            with tqdm(**bar) as shown:
-                return [_counted(f.result(), shown) for f in futures]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    if (config.workers or os.cpu_count() or 1) > 1 and len(chunks) > 1:
+        # import loudness_normalize's pyloudnorm (with scipy, ~1 s) once here, where forked
+        # workers inherit it, not once per worker
+        import pyloudnorm  # noqa: F401
+    return run_chunks(
+        build_chunk, args, _done, len(todo), config.workers, "sounds", "clip", progress
+    )
 
 
-def _counted(result: _ChunkResult, bar: tqdm) -> _ChunkResult:
-    bar.update(len(result.built) + len(result.failures))
-    return result
+def _done(result: _ChunkResult) -> int:
+    return len(result.built) + len(result.failures)
 
 
 def _entries(plan: list[ClipPlan], out: Path, samples: int) -> list[ManifestEntry]:
