@@ -68,8 +68,9 @@ train "$LFM_CONFIG" "$WORK/lfm" "$LFM_STEPS" \
 
 say "6/6 pack: fp16 weights, vae/ and vocoder/ inside"
 rm -rf "$WORK/packed"
-"$PYTHON" -c 'import sys; from flowvox.models.tta.pack import pack_sound_model as p; p(*sys.argv[1:])' \
-    "$WORK/lfm/model" "$WORK/vae/model" "$WORK/vocoder/model" "$WORK/packed"
+"$PYTHON" -c 'import sys; from flowvox.models.tta.pack import pack_sound_model as p
+p(*sys.argv[1:5], default_seconds=float(sys.argv[5]))' \
+    "$WORK/lfm/model" "$WORK/vae/model" "$WORK/vocoder/model" "$WORK/packed" "$CLIP_SECONDS"
 size=$(du -sm "$WORK/packed" | cut -f1)
 if [ "$size" -gt "$MAX_MB" ]; then
     echo "the packed model is $size MB, over MAX_MB=$MAX_MB; use smaller run files" >&2

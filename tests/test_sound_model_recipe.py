@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from flowvox.infer.sound import SoundGenerator
 from flowvox.models.tta.vae import MelVAE
 from flowvox.vocoders import load_vocoder
 
@@ -51,6 +52,9 @@ def test_recipe_packs_the_flow_model_with_its_vae_and_vocoder_and_resumes(tmp_pa
     assert vae.config.scaling_factor != 1.0  # set at the VAE's export
     lfm = json.loads((packed / "config.json").read_text())
     assert lfm["model"]["scaling_factor"] == pytest.approx(vae.config.scaling_factor)
+    assert lfm["default_seconds"] == 3.0  # the clip length it was trained on
+    wav, sr = SoundGenerator.from_pretrained(packed).generate("three high beeps", steps=2, seed=0)
+    assert sr == 16000 and wav.shape == (3 * 16000,)  # `flowvox sound` reads the packed folder
     vocoder = load_vocoder(packed / "vocoder")
     assert vocoder.config.mel.name == "lafma16k"
     size = sum(p.stat().st_size for p in packed.rglob("*") if p.is_file())

@@ -60,7 +60,7 @@ def add_sound_parser(verbs: argparse._SubParsersAction, formatter_class: type) -
 
 
 def run_sound(args: argparse.Namespace) -> None:
-    from flowvox.infer.sound import sound_to_file, sounds_to_folder
+    from flowvox.infer.sound_files import sound_to_file, sounds_to_folder
 
     set_threads(args)
     sampling = dict(

@@ -115,6 +115,14 @@ class LatentFlow(PretrainedModel):
         alphas = diffusion_alphas_cumprod(config).float()
         self.register_buffer("alphas_cumprod", alphas, persistent=False)  # (K,)
 
+    def _apply(self, fn, recurse: bool = True):
+        """``.to(device)``, ``.double()`` and the like move the frozen T5 too (it sits outside
+        the module tree so that its weights stay out of the state dict)."""
+        super()._apply(fn, recurse)
+        if self.t5 is not None:
+            self.t5.model._apply(fn)
+        return self
+
     @property
     def empty_ids(self) -> tuple[int, ...]:
         """The ids of the empty caption "", the unconditional caption."""

@@ -12,6 +12,7 @@ config files and any other plain files are copied as they are.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -49,11 +50,18 @@ def pack_sound_model(
     vocoder: str | os.PathLike,
     out: str | os.PathLike,
     half: bool = True,
+    default_seconds: float | None = None,
 ) -> Path:
     """Write ``out`` (a new folder, written atomically): ``model``'s files, ``vae/`` and
-    ``vocoder/`` (see the module docstring); returns ``out``."""
+    ``vocoder/`` (see the module docstring); returns ``out``. ``default_seconds`` (the clip
+    length the model was trained on) is written to config.json as the length `flowvox sound`
+    makes when not told."""
     with atomic_folder(out, "packing") as tmp:
         copy_halved(Path(model), tmp, half)
         for name, src in zip(PARTS, (vae, vocoder), strict=True):
             copy_halved(Path(src), tmp / name, half)
+        if default_seconds is not None:
+            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+            config["default_seconds"] = float(default_seconds)
+            (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     return Path(out)

@@ -255,3 +255,6 @@ def test_t5_caption_encoder_is_frozen_and_outside_the_state_dict(tmp_path):
     assert torch.isfinite(loss.loss)
     assert len(model.empty_ids) == 1  # "" is </s>
     assert model.sample(ids, mask, 3, steps=2).latents.shape == (2, 8, 3, 16)
+    model.to(torch.float64)  # .to() reaches the frozen T5 as well (as .to(device) does)
+    assert next(model.t5.model.parameters()).dtype == torch.float64
+    assert not any(k.startswith("t5") for k in model.state_dict())
