@@ -41,6 +41,13 @@ examples:
 """
 
 
+EXAMPLES_SOUND = """examples:
+  flowvox eval sound runs/sound/packed sounds/manifest.jsonl eval-sound/
+  flowvox eval sound M sounds/manifest.jsonl out/ --steps 1 2 5 10 25 100 --cfg 3
+  flowvox eval sound M sounds/manifest.jsonl out/ --steps 10 --cfg 1 2 3 5 --limit 100
+"""
+
+
 def add_eval_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
     verb = verbs.add_parser(
         "eval",
@@ -129,6 +136,42 @@ def add_eval_parser(verbs: argparse._SubParsersAction, formatter_class: type) ->
     testset.add_argument("--no-librivox", action="store_true", help="leave the LibriVox clips out")
     testset.add_argument("--seed", type=int, default=0, help="seed for reference choice")
     testset.set_defaults(run=run_testset_cli)
+
+    sound = actions.add_parser(
+        "sound",
+        help="generate a sound corpus's captions with a sound model and judge the attributes",
+        description="Generate every caption of MANIFEST's --splits with the sound model at each "
+        "(--steps, --cfg) pair (line i seeded seed + i; resumable), judge the generated clips "
+        "and the ground-truth clips with the same attribute judges, and write per-attribute "
+        "accuracy, the Frechet distance to the ground truth and RTF into OUT_DIR "
+        "(results.json, results.md).",
+        epilog=EXAMPLES_SOUND,
+        formatter_class=formatter_class,
+    )
+    sound.add_argument("model", metavar="MODEL_DIR", help="a sound-model folder")
+    sound.add_argument("manifest", metavar="MANIFEST", help="a `flowvox corpus sounds` manifest")
+    sound.add_argument("out_dir", metavar="OUT_DIR", help="folder for wavs and results")
+    sound.add_argument("--steps", type=int, nargs="+", default=[10], metavar="S")
+    sound.add_argument("--cfg", type=float, nargs="+", default=[3.0], metavar="W")
+    sound.add_argument(
+        "--splits", nargs="+", default=["test", "test_unseen"], metavar="SPLIT",
+        help="manifest splits to judge (default: test test_unseen)",
+    )  # fmt: skip
+    sound.add_argument("--limit", type=int, metavar="N", help="at most N lines")
+    sound.add_argument("--seed", type=int, default=0, help="line i gets seed + i (default: 0)")
+    sound.add_argument("--batch-size", type=int, default=8, metavar="B")
+    add_device_option(sound)
+    sound.set_defaults(run=run_sound_eval_cli)
+
+
+def run_sound_eval_cli(args: argparse.Namespace) -> None:
+    from flowvox.eval.sound.run import evaluate_sound_model
+
+    report = evaluate_sound_model(
+        args.model, args.manifest, args.out_dir, args.steps, args.cfg, args.splits,
+        args.limit, args.seed, args.batch_size, args.device,
+    )  # fmt: skip
+    print(report.results_md.read_text(encoding="utf-8"), end="")
 
 
 def run_eval_cli(args: argparse.Namespace) -> None:
