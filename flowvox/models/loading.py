@@ -249,7 +249,7 @@ def read_model_dir_config(path: str | os.PathLike, family: ModelFamily) -> Any:
         config = family.config_class.from_dict(data)
     except FlowvoxError as err:
         raise FlowvoxError(f"{path}: {err}") from err
-    if config.text_vocab_size is None:
+    if hasattr(config, "tokenizer") and config.text_vocab_size is None:
         raise FlowvoxError(f"{path}: model.text_vocab_size is missing; re-export the model")
     return config
 
@@ -259,9 +259,7 @@ def load_model_dir(
 ) -> LoadedModel[Any, M]:
     """``LoadedModel`` (model in eval mode on ``device``, config, tokenizer) of a model
     folder of ``model_class.family``; see the module docstring for its files."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise FlowvoxError(f"model directory {str(folder)!r} not found; pass --model DIR")
+    folder = model_folder(directory)
     config = read_model_dir_config(folder / CONFIG_FILE, model_class.family)
     vocab = folder / (config.vocab_file or "vocab.txt") if config.tokenizer != "byte" else None
     tokenizer = tokenizer_for(config.tokenizer, vocab)
@@ -270,6 +268,31 @@ def load_model_dir(
             f"{vocab}: {tokenizer.vocab_size} tokens but the model was built for "
             f"{config.text_vocab_size}; use the vocab.txt saved with the model"
         )
+    model = load_weights(folder, model_class(config), device)
+    return LoadedModel(model, config, tokenizer)
+
+
+def load_model(
+    directory: str | os.PathLike, model_class: type[M], device: str | torch.device = "cpu"
+) -> M:
+    """The model of a folder of ``model_class.family`` that has no tokenizer (e.g. the mel
+    VAE), in eval mode on ``device``: its stamped config.json and its weights."""
+    folder = model_folder(directory)
+    config = read_model_dir_config(folder / CONFIG_FILE, model_class.family)
+    return load_weights(folder, model_class(config), device)
+
+
+def model_folder(directory: str | os.PathLike) -> Path:
+    """``directory`` as a path; a one-line error when it is not a folder."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FlowvoxError(f"model directory {str(folder)!r} not found; pass --model DIR")
+    return folder
+
+
+def load_weights(folder: Path, model: M, device: str | torch.device = "cpu") -> M:
+    """``model`` with the weights of ``folder/model.safetensors`` (checked to fit exactly),
+    in eval mode on ``device``."""
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FlowvoxError(f"{weights} not found: a model directory needs {WEIGHTS_FILE}")
@@ -277,7 +300,6 @@ def load_model_dir(
         state = load_file(weights, device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise FlowvoxError(f"{weights}: not a readable safetensors file ({err})") from err
-    model = model_class(config)
     check_state_dict(model, state, weights)
     model.load_state_dict(state)
-    return LoadedModel(model.to(device).eval(), config, tokenizer)
+    return model.to(device).eval()

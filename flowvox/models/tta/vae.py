@@ -10,7 +10,7 @@ Module and parameter names are diffusers' ``AutoencoderKL`` state-dict keys
 loads 1:1 (``flowvox.models.tta.release.load_diffusers_vae``).
 
 A model folder of this family is stamped "tta_vae" (``TTA_VAE_FAMILY``); it has no
-tokenizer, so ``load_vae`` reads it instead of ``loading.load_model_dir``.
+tokenizer, so ``load_vae`` reads it with ``loading.load_model`` (config and weights only).
 """
 
 from __future__ import annotations
@@ -22,25 +22,17 @@ from typing import ClassVar
 
 import torch
 from einops import rearrange
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
 from flowvox.errors import FlowvoxError
 from flowvox.models.loading import (
-    CONFIG_FILE,
-    FORMAT_KEY,
-    FORMAT_VERSION,
-    WEIGHTS_FILE,
     ModelFamily,
     PretrainedModel,
-    describe_folder,
-    read_config_json,
+    load_model,
     save_model_dir,
 )
 from flowvox.models.tta.vae_config import TTA_VAE_FAMILY, MelVAEConfig
-from flowvox.nn.state_dict import check_state_dict
 
 EPS = 1e-6  # GroupNorm eps everywhere in AutoencoderKL
 
@@ -296,39 +288,7 @@ class MelVAE(PretrainedModel):
 
 def load_vae(folder: str | os.PathLike, device: str | torch.device = "cpu") -> MelVAE:
     """The ``MelVAE`` of a model folder stamped "tta_vae" (written by ``save_pretrained``),
-    in eval mode on ``device``; another family, a newer format or unfitting weights are
-    one-line ``FlowvoxError``s."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FlowvoxError(f"mel VAE directory {str(folder)!r} not found; pass its folder")
-    path = folder / CONFIG_FILE
-    data = read_config_json(path)
-    family = TTA_VAE_FAMILY
-    if data.get("family") != family.name:
-        raise FlowvoxError(
-            f"{path}: {describe_folder(data)} is not {family.label} (family {family.name!r}); "
-            "pass a folder written by MelVAE.save_pretrained (or load a released vae/ folder "
-            "with flowvox.models.tta.release.load_diffusers_vae)"
-        )
-    if data.get(FORMAT_KEY, 0) > FORMAT_VERSION:
-        raise FlowvoxError(
-            f"{path}: format_version {data[FORMAT_KEY]} is newer than this flowvox reads "
-            f"({FORMAT_VERSION}); upgrade flowvox"
-        )
-    if not isinstance(data.get("model"), dict):
-        raise FlowvoxError(f"{path}: the 'model' section is missing or not a mapping")
-    try:
-        config = MelVAEConfig.from_dict(data["model"])
-    except FlowvoxError as err:
-        raise FlowvoxError(f"{path}: {err}") from err
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise FlowvoxError(f"{weights} not found: a model directory needs {WEIGHTS_FILE}")
-    try:
-        state = load_file(weights, device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise FlowvoxError(f"{weights}: not a readable safetensors file ({err})") from err
-    model = MelVAE(config)
-    check_state_dict(model, state, weights)
-    model.load_state_dict(state)
-    return model.to(device).eval()
+    in eval mode on ``device`` (``flowvox.models.loading.load_model``: another family, a
+    newer format or unfitting weights are one-line ``FlowvoxError``s). A released diffusers
+    ``vae/`` folder loads with ``flowvox.models.tta.release.load_diffusers_vae`` instead."""
+    return load_model(folder, MelVAE, device)

@@ -96,6 +96,6 @@ class MelVAEConfig(PresetConfig):
         return cls.from_dict(apply_overrides(VAE_PRESETS[name], overrides))
 
 
-# The stamp of its model folders. The VAE has no tokenizer, so it does not go through
-# loading.load_model_dir: MelVAE.from_pretrained (vae.load_vae) reads the folder itself.
+# The stamp of its model folders. The VAE has no tokenizer, so MelVAE.from_pretrained
+# (vae.load_vae) reads it with loading.load_model, not load_model_dir.
 TTA_VAE_FAMILY = ModelFamily("tta_vae", "tta_vae", "a mel VAE", MelVAEConfig)
