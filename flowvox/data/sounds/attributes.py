@@ -99,7 +99,7 @@ def pitch_band(hz: float | None) -> str | None:
     return "high"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SoundAttributes:
     """The flat, judgeable attributes of a whole clip (see the module docstring)."""
 

@@ -20,11 +20,12 @@ attribute over the clips whose truth defines it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from flowvox.audio.asr import Transcriber
+from flowvox.data.sounds.attributes import SoundAttributes
 from flowvox.errors import FlowvoxError
 from flowvox.eval.sound.fade import FadeConfig, fade_direction
 from flowvox.eval.sound.kinds import TONAL_KINDS, Event, KindConfig, Tracks, classify, merge_speech
@@ -42,7 +43,7 @@ from flowvox.eval.sound.signal import (
 )
 from flowvox.eval.sound.speech import SpeechConfig, sex_from_f0, speech_f0
 
-ATTRIBUTES = ("count", "pitch_hz", "noise_colour", "speech", "sex", "fade", "seconds", "order")
+ATTRIBUTES = tuple(f.name for f in fields(SoundAttributes))  # the contract, in order
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,10 @@ class JudgeConfig:
 
 
 @dataclass(frozen=True)
-class SoundEstimate:
-    """The contract's attributes estimated from audio; ``events`` holds the evidence."""
+class SoundEstimate(SoundAttributes):
+    """The contract's attributes (``SoundAttributes``, the fields the sound corpus writes)
+    estimated from audio; ``events`` holds the evidence."""
 
-    count: int
-    pitch_hz: float | None
-    noise_colour: str | None
-    speech: bool
-    sex: str | None
-    fade: str | None
-    seconds: float
-    order: list[str]
     events: list[Event] = field(default_factory=list, compare=False)
 
     def to_dict(self) -> dict:
