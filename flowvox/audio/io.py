@@ -6,6 +6,7 @@ Waveforms here are mono float32 numpy arrays of shape (n,), samples in [-1, 1].
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from flowvox.errors import FlowvoxError
 from flowvox.utils.atomic import atomic_path
 
 SILENCE_DBFS = -60.0  # a clip whose peak is below this is treated as silent
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")  # the audio files datasets are read from
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,10 @@ def trim_silence(
     start, end = loud[0] * hop, min(len(wav), (loud[-1] + 1) * hop)
     keep = int(keep_ms * sample_rate / 1000)
     return wav[max(0, start - keep) : min(len(wav), end + keep)]
+
+
+def audio_files(folder: str | os.PathLike) -> Iterator[Path]:
+    """Audio files under ``folder`` (recursive), by suffix (any case)."""
+    return (
+        p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+    )

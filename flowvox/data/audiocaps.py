@@ -16,11 +16,11 @@ import os
 import warnings
 from pathlib import Path
 
+from flowvox.audio.io import audio_files
 from flowvox.data.manifest import LocatedEntry, ManifestEntry
 from flowvox.errors import FlowvoxError
 
 COLUMNS = ("audiocap_id", "youtube_id", "start_time", "caption")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 TEST_SPLITS = ("val", "valid", "validation", "test")
 
 
@@ -55,7 +55,7 @@ def locate_audiocaps(
     if not is_caption_table(table):
         raise FlowvoxError(f"{table}: not a caption table; its header needs {', '.join(COLUMNS)}")
     folder = Path(audio_dir).resolve() if audio_dir is not None else table.parent
-    files = {p.stem: p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES}
+    files = {p.stem: p for p in audio_files(folder)}
     split = "test" if table.stem.lower() in TEST_SPLITS else "train"
     located, missing = [], []
     with table.open(encoding="utf-8-sig", newline="") as f:

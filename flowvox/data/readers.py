@@ -21,11 +21,11 @@ import os
 import warnings
 from pathlib import Path
 
+from flowvox.audio.io import audio_files
 from flowvox.data.audiocaps import caption_tables, is_caption_table, locate_audiocaps
 from flowvox.data.manifest import LocatedEntry, ManifestEntry, iter_manifest_located
 from flowvox.errors import FlowvoxError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MANIFEST_NAME = "manifest.jsonl"
 LJSPEECH_NAME = "metadata.csv"
 LAYOUTS = (
@@ -80,7 +80,7 @@ def locate_entries(path: str | os.PathLike) -> list[LocatedEntry]:
     tables = caption_tables(path)
     if tables:
         return [located for table in tables for located in locate_audiocaps(table)]
-    if any(_audio_files(path)):
+    if any(audio_files(path)):
         return locate_wav_txt_folder(path)
     raise FlowvoxError(f"{path}: no dataset found; accepted layouts: {LAYOUTS}")
 
@@ -127,7 +127,7 @@ def locate_wav_txt_folder(
     if not folder.is_dir():
         raise FlowvoxError(f"{folder}: no such folder")
     located, orphans = [], []
-    for audio in sorted(_audio_files(folder)):
+    for audio in sorted(audio_files(folder)):
         transcript = audio.with_suffix(".txt")
         if not transcript.is_file():
             orphans.append(audio)
@@ -148,8 +148,3 @@ def locate_wav_txt_folder(
             stacklevel=2,
         )
     return located
-
-
-def _audio_files(folder: Path):
-    """Audio files under ``folder`` (recursive), by suffix (any case)."""
-    return (p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())

@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from flowvox.audio.io import load_audio, save_audio
+from flowvox.audio.io import AUDIO_SUFFIXES, load_audio, save_audio
 from flowvox.audio.mel import MelSpectrogram
-from flowvox.data.readers import AUDIO_SUFFIXES
 from flowvox.errors import FlowvoxError
 from flowvox.eval.items import read_eval_items
 from flowvox.infer.vocode import vocode_mels

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowvox.data.readers import AUDIO_SUFFIXES
+from flowvox.audio.io import AUDIO_SUFFIXES
 from flowvox.errors import FlowvoxError
 from flowvox.infer.bulk_source import read_bulk_source
 
