@@ -160,6 +160,11 @@ def add_eval_parser(verbs: argparse._SubParsersAction, formatter_class: type) ->
     sound.add_argument("--limit", type=int, metavar="N", help="at most N lines")
     sound.add_argument("--seed", type=int, default=0, help="line i gets seed + i (default: 0)")
     sound.add_argument("--batch-size", type=int, default=8, metavar="B")
+    sound.add_argument(
+        "--no-copy", dest="copy", action="store_false",
+        help="skip the copy-synthesis rows (the truth through the vocoder, and through the "
+        "VAE and the vocoder, with the VAE's mel L1)",
+    )  # fmt: skip
     add_device_option(sound)
     sound.set_defaults(run=run_sound_eval_cli)
 
@@ -169,7 +174,7 @@ def run_sound_eval_cli(args: argparse.Namespace) -> None:
 
     report = evaluate_sound_model(
         args.model, args.manifest, args.out_dir, args.steps, args.cfg, args.splits,
-        args.limit, args.seed, args.batch_size, args.device,
+        args.limit, args.seed, args.batch_size, args.device, args.copy,
     )  # fmt: skip
     print(report.results_md.read_text(encoding="utf-8"), end="")
 

@@ -72,8 +72,10 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
         help=f"ODE solver (default: {own} euler)",
     )  # fmt: skip
     parser.add_argument(
-        "--epss", action="store_true", help="empirically pruned step grid (good at NFE 5-16)"
-    )
+        "--epss", action="store_true",
+        help="F5's empirically pruned step grid for NFE 5, 6, 7, 10, 12 or 16, with --sway on "
+        "top as f5-tts does (--sway 0: EPSS alone); another NFE keeps the uniform grid",
+    )  # fmt: skip
     parser.add_argument(
         "--speed", type=float, default=1.0, metavar="X", help="speaking rate factor (default: 1)"
     )

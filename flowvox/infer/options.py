@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from flowvox.errors import FlowvoxError
-from flowvox.flow import ADAPTIVE_METHODS, EPSS_TABLES, FIXED_STEP_METHODS
+from flowvox.flow import ADAPTIVE_METHODS, FIXED_STEP_METHODS
 
 MAX_PITCH_SHIFT = 24.0  # semitones (two octaves)
 PRECISIONS = ("fp32", "bf16")
@@ -24,7 +24,9 @@ class SynthesisOptions:
     cfg: F5 guidance weight w in v = v_c + w (v_c - v_u); 0 switches guidance off (no
         doubled batch). sway: F5 sway coefficient s in [-1, 1] (0: uniform grid).
     solver: "euler", "midpoint", "rk4" or "dopri5" (adaptive; nfe is then unused).
-    epss: the F5 EPSS grid for nfe in 5, 6, 7, 10, 12, 16 (replaces sway).
+    epss: as f5-tts (its default): the EPSS grid for nfe in 5, 6, 7, 10, 12, 16, with sway
+        applied on top (sway=0: EPSS alone); another nfe keeps the uniform grid (a notice
+        says so). See ``flowvox.infer.sampling.sampling_grid``.
     speed: > 1 speaks faster (F5 rule frames / speed). duration: seconds of generated speech
         (without the reference), overriding the F5 rule; spread over the chunks of a long text.
     seed: chunk j of every text draws its noise from ``torch.Generator().manual_seed(seed + j)``;
@@ -71,11 +73,6 @@ class SynthesisOptions:
             raise FlowvoxError(
                 f"solver={self.solver!r}: choose one of "
                 f"{', '.join(FIXED_STEP_METHODS + ADAPTIVE_METHODS)}"
-            )
-        if self.epss and self.nfe not in EPSS_TABLES:
-            raise FlowvoxError(
-                f"epss with nfe={self.nfe}: EPSS grids exist for nfe in "
-                f"{', '.join(map(str, sorted(EPSS_TABLES)))}"
             )
         if not _finite(self.speed) or self.speed <= 0:
             raise FlowvoxError(f"speed={self.speed!r}: use a factor > 0 (1 = the reference's pace)")

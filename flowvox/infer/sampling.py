@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from flowvox.flow import time_grid
+from flowvox.flow import EPSS_TABLES, sway, time_grid
 from flowvox.flow.solvers import ADAPTIVE_METHODS
 from flowvox.infer.options import SynthesisOptions
 
@@ -44,13 +44,17 @@ class SampleResult:
 
 
 def sampling_grid(options: SynthesisOptions) -> Tensor | None:
-    """(nfe + 1,) time grid: EPSS, else sway with ``options.sway`` (0: uniform); None for
-    the adaptive solver (it integrates 0 -> 1 on its own steps)."""
+    """(nfe + 1,) time grid as f5-tts 1.1.22 ``CFM.sample`` builds it; None for the adaptive
+    solver (it integrates 0 -> 1 on its own steps).
+
+    t = the EPSS grid when ``options.epss`` and nfe is in ``EPSS_TABLES``, else the uniform
+    grid; then sway on top: t <- t + s (cos(pi t / 2) - 1 + t) with s = ``options.sway``
+    (s = 0 leaves t as it is: EPSS alone, or uniform).
+    """
     if options.solver in ADAPTIVE_METHODS:
         return None
-    if options.epss:
-        return time_grid(options.nfe, "epss")
-    return time_grid(options.nfe, "sway", options.sway)
+    kind = "epss" if options.epss and options.nfe in EPSS_TABLES else "uniform"
+    return sway(time_grid(options.nfe, kind), options.sway)
 
 
 def initial_noise(jobs: Sequence[ChunkJob], n: int, f: int, dtype: torch.dtype) -> Tensor:

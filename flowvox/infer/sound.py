@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig, MelSpectrogram, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import named_vocoder
 from flowvox.infer.vocode import vocode_mels
@@ -226,6 +226,19 @@ class SoundGenerator:
     def down_factor(self) -> int:
         """Mel frames per latent frame (the VAE's down-sampling factor r)."""
         return self.vae.config.downsample_factor
+
+    def mel_spectrogram(self, wav: np.ndarray) -> torch.Tensor:
+        """The VAE's log-mel (n, m) of a mono wav at ``sample_rate``, cut to a multiple of r
+        frames (at least r): what the VAE encodes (copy synthesis, the training data)."""
+        if getattr(self, "_mel_of", None) is None:
+            self._mel_of = MelSpectrogram(self.mel).to(self.device)
+        samples = torch.as_tensor(np.asarray(wav, dtype=np.float32), device=self.device)
+        with torch.inference_mode():
+            mel = self._mel_of(samples).T  # (n, m)
+        r = self.down_factor
+        if mel.shape[0] < r:
+            raise FlowvoxError(f"a clip of {len(wav)} samples is shorter than {r} mel frames")
+        return mel[: mel.shape[0] - mel.shape[0] % r]
 
     def mel_frames(self, seconds: float | None = None) -> int:
         """Mel frames for ``seconds`` (None: the model default), a multiple of r (>= r)."""

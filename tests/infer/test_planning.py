@@ -1,9 +1,13 @@
 """Duration rule, chunk budget, cross-fade join and the silence cut, on exact numbers."""
 
+import math
+
 import numpy as np
 import pytest
+import torch
 
 from flowvox.errors import FlowvoxError
+from flowvox.flow import epss_grid
 from flowvox.infer import (
     CrossFader,
     SynthesisOptions,
@@ -14,6 +18,7 @@ from flowvox.infer import (
     rule_frames,
     split_duration,
 )
+from flowvox.infer.sampling import sampling_grid
 
 
 def test_rule_frames_is_the_f5_formula():
@@ -97,10 +102,43 @@ def test_bad_options_raise_one_line_errors(field, value, message):
     assert "\n" not in str(err.value)
 
 
-def test_epss_needs_a_published_step_count():
-    assert SynthesisOptions(nfe=16, epss=True).epss
-    with pytest.raises(FlowvoxError, match="EPSS grids exist"):
-        SynthesisOptions(nfe=9, epss=True)
+def f5_grid(nfe: int, sway: float, epss: bool) -> torch.Tensor:
+    """f5-tts 1.1.22 ``CFM.sample``'s t, written out: the EPSS table (in 32nds) where it has
+    one and epss is on, else uniform; then t + s (cos(pi t / 2) - 1 + t)."""
+    tables = {
+        5: [0, 2, 4, 8, 16, 32],
+        16: [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32],
+    }
+    if epss and nfe in tables:
+        t = torch.tensor(tables[nfe], dtype=torch.float64) / 32
+    else:
+        t = torch.arange(nfe + 1, dtype=torch.float64) / nfe
+    return t + sway * (torch.cos(math.pi / 2 * t) - 1 + t)
+
+
+@pytest.mark.parametrize(
+    ("nfe", "sway", "epss"),
+    [(16, -1.0, True), (5, -1.0, True), (16, 0.0, True), (16, 0.4, True), (9, -1.0, True),
+     (32, -1.0, True), (16, -1.0, False), (32, -1.0, False), (8, 0.0, False)],
+)  # fmt: skip
+def test_sampling_grid_is_f5s_epss_or_uniform_grid_then_sway(nfe, sway, epss):
+    grid = sampling_grid(SynthesisOptions(nfe=nfe, sway=sway, epss=epss))
+    assert grid.dtype == torch.float32 and grid.shape == (nfe + 1,)
+    torch.testing.assert_close(grid.double(), f5_grid(nfe, sway, epss), rtol=0, atol=1e-7)
+    assert bool((grid.diff() > 0).all()) and grid[0] == 0 and grid[-1] == 1
+
+
+def test_epss_with_sway_zero_is_the_bare_epss_table():
+    grid = sampling_grid(SynthesisOptions(nfe=16, sway=0.0, epss=True))
+    assert torch.equal(grid, epss_grid(16))
+    sway_on = sampling_grid(SynthesisOptions(nfe=16, sway=-1.0, epss=True))
+    assert (sway_on - grid).abs().max() > 0.01  # sway changes the EPSS grid
+
+
+def test_epss_outside_the_table_is_accepted_and_falls_back_to_uniform():
+    opts = SynthesisOptions(nfe=9, epss=True)
+    assert torch.equal(sampling_grid(opts), sampling_grid(opts.replace(epss=False)))
+    assert sampling_grid(opts.replace(solver="dopri5")) is None
 
 
 def test_unknown_option_name_is_refused():

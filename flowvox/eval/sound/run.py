@@ -31,6 +31,7 @@ import soundfile as sf
 from flowvox.audio.io import load_audio, save_audio
 from flowvox.data.manifest import ManifestEntry, read_manifest
 from flowvox.errors import FlowvoxError
+from flowvox.eval.sound.copy_synthesis import COPY_FOLDERS, COPY_VAE, copy_synthesise
 from flowvox.eval.sound.frechet import embed_clips, frechet_distance
 from flowvox.eval.sound.judges import ATTRIBUTES, AttributeAccuracy, attribute_accuracy, judge_clip
 from flowvox.infer.sound import SoundGenerator, check_sampling
@@ -68,6 +69,7 @@ class SystemResult:
     fd: float | None = None
     rtf: float | None = None
     folder: str | None = None  # where its wavs are (relative to out_dir)
+    mel_l1: float | None = None  # the VAE's reconstruction error (copy synthesis through it)
 
 
 @dataclass(frozen=True)
@@ -202,10 +204,12 @@ def evaluate_sound_model(
     seed: int = 0,
     batch_size: int = 8,
     device: str = "cpu",
+    copy: bool = True,
 ) -> SoundEvalReport:
     """Generate, judge and score every (steps, cfg) system against the ground truth (see the
-    module docstring). Bad input raises a one-line ``FlowvoxError`` before anything is
-    written."""
+    module docstring); with ``copy`` also the ground truth copied through the vocoder and
+    through VAE + vocoder (``copy_synthesis``). Bad input raises a one-line
+    ``FlowvoxError`` before anything is written."""
     _check_systems(steps, cfgs, batch_size)
     lines = select_lines(Path(manifest), splits, limit)
     model_dir, out = Path(model_dir), Path(out_dir)
@@ -225,21 +229,32 @@ def evaluate_sound_model(
         )
     ]
     gen = _LazyGenerator(model_dir, device)
+
+    def judged(folder: Path) -> tuple[dict, float | None]:
+        """Accuracy and FD of the wavs in ``folder`` (one per line)."""
+        clips = [load_audio(folder / f"{ln.index:06d}.wav") for ln in lines]
+        estimates = [judge_clip(x.wav, x.sample_rate) for x in clips]
+        fd = _fd([x.wav for x in clips], clips[0].sample_rate, truth_embed)
+        return _accuracy(lines, estimates, splits), fd
+
+    if copy:
+        sources = {ln.index: Path(ln.entry.audio) for ln in lines}
+        for name, sub in COPY_FOLDERS.items():
+            l1 = copy_synthesise(gen.get(), sources, out / sub, through_vae=name == COPY_VAE)
+            accuracy, fd = judged(out / sub)
+            systems.append(SystemResult(name, None, None, len(lines), accuracy, fd, None, sub, l1))
     for s in steps:
         for c in cfgs:
             name = system_name(int(s), float(c))
             folder = out / name
             _generate_missing(gen, lines, folder, int(s), float(c), seed, batch_size)
-            clips = [load_audio(folder / f"{ln.index:06d}.wav") for ln in lines]
-            estimates = [judge_clip(x.wav, x.sample_rate) for x in clips]
+            accuracy, fd = judged(folder)
             timing = _read_timing(folder)
             rtf = (
                 timing["compute_seconds"] / timing["audio_seconds"]
                 if timing["audio_seconds"]
                 else None
             )
-            fd = _fd([x.wav for x in clips], clips[0].sample_rate, truth_embed)
-            accuracy = _accuracy(lines, estimates, splits)
             systems.append(
                 SystemResult(name, int(s), float(c), len(lines), accuracy, fd, rtf, name)
             )
@@ -277,18 +292,21 @@ def render_markdown(meta: dict, systems: list[SystemResult]) -> str:
         f"model `{meta['model_dir']}`, manifest `{meta['manifest']}`, splits "
         f"{', '.join(meta['splits'])}, {meta['lines']} clips, seed {meta['seed']}.",
         "Attribute cells: share of clips judged right (judges.judge_clip); FD against the "
-        "ground-truth clips; RTF = compute s / audio s.",
+        "ground-truth clips; RTF = compute s / audio s; mel L1: the VAE's log-mel "
+        "reconstruction error (copy synthesis).",
     ]
+    with_l1 = any(s.mel_l1 is not None for s in systems)
     for split in [ALL, *meta["splits"]]:
         if split not in systems[0].accuracy:
             continue
         present = [a for a in ATTRIBUTES if a in systems[0].accuracy[split]]
         lines += ["", f"## {split}", ""]
-        lines.append("| system | " + " | ".join([*present, "FD", "RTF"]) + " |")
-        lines.append("|---" * (len(present) + 3) + "|")
+        extra = ["FD", "RTF", "mel L1"] if with_l1 else ["FD", "RTF"]
+        lines.append("| system | " + " | ".join([*present, *extra]) + " |")
+        lines.append("|---" * (len(present) + len(extra) + 1) + "|")
         for s in systems:
             table = s.accuracy.get(split, {})
             cells = [_cell(table[a].accuracy, 2) if a in table else "—" for a in present]
-            cells += [_cell(s.fd, 2), _cell(s.rtf, 3)]
+            cells += [_cell(s.fd, 2), _cell(s.rtf, 3)] + ([_cell(s.mel_l1, 3)] if with_l1 else [])
             lines.append(f"| {s.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

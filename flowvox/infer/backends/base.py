@@ -19,6 +19,7 @@ BACKENDS``; the folder's "family" stamp picks it (``load_backend``).
 from __future__ import annotations
 
 import os
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -28,6 +29,7 @@ import torch
 
 from flowvox.audio.mel import MelConfig
 from flowvox.errors import FlowvoxError
+from flowvox.flow import ADAPTIVE_METHODS, EPSS_TABLES
 from flowvox.infer.duration import chunk_budget, rule_frames
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.reference import Reference
@@ -36,6 +38,10 @@ from flowvox.models.loading import PretrainedModel, load_model_dir
 from flowvox.text.tokenizers import Tokenizer
 
 NO_PROMPT_SOURCE = "<none: the model takes no voice prompt>"
+
+
+class EpssFallbackWarning(UserWarning):
+    """epss was asked for at a step count with no EPSS grid: the uniform grid is used."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,15 @@ class Backend(ABC):
             )
         if opts.epss and caps.ode and not caps.epss:
             raise FlowvoxError(f"epss: {self.label} has no EPSS grid; drop epss (use sway)")
+        fixed_steps = opts.solver not in ADAPTIVE_METHODS
+        if opts.epss and caps.epss and fixed_steps and opts.nfe not in EPSS_TABLES:
+            warnings.warn(
+                f"epss: no EPSS grid for nfe={opts.nfe} (F5-TTS has them for nfe "
+                f"{', '.join(map(str, sorted(EPSS_TABLES)))}); sampling on the uniform grid "
+                f"with sway {opts.sway}, as f5-tts does",
+                EpssFallbackWarning,
+                stacklevel=4,
+            )
 
     # --- the voice prompt ---------------------------------------------------------------
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from flowvox.audio.io import load_audio
 from flowvox.cli.main import main
 from flowvox.data.manifest import read_manifest
 from flowvox.data.sounds.build import SoundCorpusConfig, build_sound_corpus
 from flowvox.errors import FlowvoxError
+from flowvox.eval.sound.copy_synthesis import COPY_VAE, COPY_VOCODER, copy_synthesise
 from flowvox.eval.sound.judges import attribute_accuracy, judge_clip
 from flowvox.eval.sound.run import GROUND_TRUTH, evaluate_sound_model
 from flowvox.infer.sound import SoundGenerator
@@ -48,16 +50,39 @@ def test_results_have_ground_truth_and_one_row_per_system(evaluated):
     out, report = evaluated
     data = json.loads((out / "results.json").read_text())
     names = [s["name"] for s in data["systems"]]
-    assert names == [GROUND_TRUTH, "steps1_cfg1", "steps1_cfg3", "steps2_cfg1", "steps2_cfg3"]
+    systems = ["steps1_cfg1", "steps1_cfg3", "steps2_cfg1", "steps2_cfg3"]
+    assert names == [GROUND_TRUTH, COPY_VOCODER, COPY_VAE, *systems]
     assert data["lines"] == 6
-    for row in data["systems"][1:]:
+    copies = {row["name"]: row for row in data["systems"][1:3]}
+    assert copies[COPY_VOCODER]["mel_l1"] is None and copies[COPY_VAE]["mel_l1"] > 0
+    for row in copies.values():
+        assert len(list((out / row["folder"]).glob("*.wav"))) == 6 and row["fd"] >= 0
+    for row in data["systems"][3:]:
         assert len(list((out / row["folder"]).glob("*.wav"))) == 6
         assert row["fd"] is not None and row["fd"] >= 0 and row["rtf"] > 0
         assert set(row["accuracy"]) >= {"all", "train"}
     table = (out / "results.md").read_text()
     for name in names:
         assert f"| {name} |" in table
-    assert "| system | count |" in table and "FD | RTF |" in table
+    assert "| system | count |" in table and "FD | RTF | mel L1 |" in table
+
+
+def test_copy_synthesis_through_the_vae_measures_its_mel_l1(model, corpus, tmp_path):
+    gen = SoundGenerator.from_pretrained(model)
+    entry = read_manifest(corpus)[0]
+    l1 = copy_synthesise(gen, {0: Path(entry.audio)}, tmp_path / "vae", through_vae=True)
+    clip = load_audio(entry.audio, gen.sample_rate)
+    mel = gen.mel_spectrogram(clip.wav)  # (n, m) with n a multiple of r
+    with torch.inference_mode():
+        recon = gen.vae.decode(gen.vae.encode(mel[None]).mode())[0]
+    assert l1 == pytest.approx(float((recon - mel).abs().mean()), rel=1e-5)
+    written = load_audio(tmp_path / "vae" / "000000.wav")
+    assert written.wav.shape == clip.wav.shape  # cut or padded to the clip
+    # the vocoder-only copy has no L1, and a rerun keeps what was written
+    assert copy_synthesise(gen, {0: Path(entry.audio)}, tmp_path / "voc", through_vae=False) is None
+    before = (tmp_path / "vae" / "000000.wav").stat().st_mtime_ns
+    assert copy_synthesise(gen, {0: Path(entry.audio)}, tmp_path / "vae", through_vae=True) == l1
+    assert (tmp_path / "vae" / "000000.wav").stat().st_mtime_ns == before
 
 
 def test_ground_truth_accuracy_is_judging_the_clips_directly(evaluated, corpus):
@@ -82,7 +107,7 @@ def test_systems_use_the_per_line_seed(evaluated, model, corpus):
 
 def test_a_rerun_keeps_the_wavs(evaluated, model, corpus):
     out, first = evaluated
-    wavs = sorted(out.glob("steps*/*.wav"))
+    wavs = sorted(out.glob("*/*.wav"))
     before = {p: p.stat().st_mtime_ns for p in wavs}
     again = evaluate_sound_model(
         model, corpus, out, steps=(1, 2), cfgs=(1.0, 3.0), splits=SPLITS, batch_size=4
