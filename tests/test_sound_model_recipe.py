@@ -60,7 +60,7 @@ def test_recipe_packs_the_flow_model_with_its_vae_and_vocoder_and_resumes(tmp_pa
     size = sum(p.stat().st_size for p in packed.rglob("*") if p.is_file())
     assert size <= 20 * 2**20
     config = json.loads((work / "vae/model/config.json").read_text())
-    assert config["train"]["max_steps"] == 8000  # stopped at step 2, schedule unchanged
+    assert config["train"]["max_steps"] == 3000  # stopped at step 2, schedule unchanged
     # a rerun with more steps continues every run from its checkpoint
     result = run_recipe(work, steps=3)
     assert result.returncode == 0, result.stderr[-2000:]
