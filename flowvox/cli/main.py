@@ -3,8 +3,9 @@
 Each verb group has its module in ``flowvox.cli`` (``synthesis``: speak, generate, voices;
 ``train``: train, export; ``data``: corpus, prepare; ``score_reflow``: score, reflow;
 ``bench``, ``pack``, ``convert``, ``vocode``, ``eval``); a verb parses its flags and calls one
-library function. User mistakes (``FlowvoxError``) print one line to stderr and exit with
-status 2; a bulk verb whose items partly failed exits with 1; Ctrl-C exits with 130.
+library function. User mistakes (``FlowvoxError``; a ``--device`` this machine lacks, checked
+here for every verb) print one line to stderr and exit with status 2; a bulk verb whose
+items partly failed exits with 1; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flowvox.cli.convert import add_convert_parser
 from flowvox.cli.data import add_corpus_parser, add_prepare_parser
 from flowvox.cli.eval import add_eval_parser
 from flowvox.cli.help import HelpFormatter
+from flowvox.cli.options import check_device_option
 from flowvox.cli.pack import add_pack_parser
 from flowvox.cli.score_reflow import add_reflow_parser, add_score_parser
 from flowvox.cli.sound import add_sound_parser
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with one_line_messages():
+            check_device_option(args)  # every verb's --device, before any work
             code = args.run(args)  # None: success; a verb may return 1 for partial failure
     except FlowvoxError as err:
         print(f"flowvox: error: {_one_line(str(err))}", file=sys.stderr)

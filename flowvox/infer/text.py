@@ -7,11 +7,18 @@ A chunk is spoken after the reference's transcript, so its token ids are those o
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 
 from flowvox.errors import FlowvoxError
 from flowvox.text import iter_chunks, normalize_text
-from flowvox.text.phonemes import phonemize
+from flowvox.text.phonemes import (
+    ForeignScriptWarning,
+    foreign_letters,
+    language_script,
+    phonemize,
+    readable,
+)
 from flowvox.text.tokenizers import Tokenizer
 
 PHONEME_PREFIX = "phoneme:"
@@ -40,8 +47,12 @@ def prepare_text(text: str, tokenizer: Tokenizer, language: str, normalize: bool
 
 
 def check_known(text: str, tokenizer: Tokenizer) -> None:
-    """``FlowvoxError`` when every non-space character of ``text`` is outside the vocab."""
-    if getattr(tokenizer, "name", "").startswith(PHONEME_PREFIX):
+    """``FlowvoxError`` when every non-space character of ``text`` is outside the vocab, or,
+    for a phoneme model, when ``text`` has letters of another script and nothing the model's
+    language reads (those letters alone: a ``ForeignScriptWarning`` naming them)."""
+    name = getattr(tokenizer, "name", "")
+    if name.startswith(PHONEME_PREFIX):
+        check_script(text, name[len(PHONEME_PREFIX) :])
         return  # IPA is checked after phonemisation, by the tokenizer's own policy
     if tokenizer.all_unknown(text):
         unknown = tokenizer.unknown_chars(text)
@@ -50,6 +61,28 @@ def check_known(text: str, tokenizer: Tokenizer) -> None:
             f"text holds no character this model knows ({shown}); write it in the model's "
             "language and script, or use a model whose vocab.txt has these characters"
         )
+
+
+def check_script(text: str, language: str) -> None:
+    """Letters outside ``language``'s script, which espeak-ng would spell out by name: a
+    ``ForeignScriptWarning`` naming them, or ``FlowvoxError`` when nothing else is readable."""
+    foreign = foreign_letters(text, language)
+    if not foreign:
+        return
+    shown = ", ".join(repr(c) for c in foreign[:20]) + (" ..." if len(foreign) > 20 else "")
+    script = language_script(language)
+    if not readable(text, language):
+        raise FlowvoxError(
+            f"text holds nothing this {language} phoneme model can read ({shown}: not "
+            f"{script} script, espeak-ng would spell them out); write the text in {language}, "
+            "or use a model for its language"
+        )
+    warnings.warn(
+        f"{len(foreign)} character(s) outside the {language} phoneme model's {script} script "
+        f"are spelled out by espeak-ng, not read: {shown}",
+        ForeignScriptWarning,
+        stacklevel=2,
+    )
 
 
 def iter_text_chunks(

@@ -5,7 +5,7 @@ Pure text processing: imports neither models nor data.
 
 from flowvox.text.chunking import chunk_text, iter_chunks
 from flowvox.text.normalize import collapse_whitespace, normalize_text
-from flowvox.text.phonemes import phonemize
+from flowvox.text.phonemes import ForeignScriptWarning, phonemize
 from flowvox.text.tokenizers import (
     ByteTokenizer,
     CharTokenizer,
@@ -18,6 +18,7 @@ from flowvox.text.vocab import build_vocab, load_vocab, save_vocab, validate_voc
 __all__ = [
     "ByteTokenizer",
     "CharTokenizer",
+    "ForeignScriptWarning",
     "Tokenizer",
     "UnknownCharacterWarning",
     "UnknownPolicy",

@@ -17,6 +17,10 @@ numbers match what the model was trained on.
 Vocab over phonemes: phoneme strings are plain text, so the character tokenizer serves:
 ``CharTokenizer(build_vocab(phonemize(corpus, "en-us")))`` gives one id per IPA symbol
 (stress marks and length marks are symbols of their own).
+
+Letters of another script ("你好" or runes for an English voice) are not read but spelled
+out by espeak-ng ("Chinese letter", "letter 16a0"): :func:`foreign_letters` names them, so
+a caller can warn of them, or refuse a text that has nothing else (:func:`readable`).
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Sequence
 
 from flowvox.errors import FlowvoxError
+from flowvox.text.tokenizers import UnknownCharacterWarning
 
 LANGUAGES = {"en": "en-us", "en-us": "en-us", "en-gb": "en-gb", "es": "es"}  # name: voice
+SCRIPTS = {"en-us": "LATIN", "en-gb": "LATIN", "es": "LATIN"}  # voice: the script it reads
 PUNCTUATION = ';:,.!?¡¿—–…"«»“”()[]{}'  # marks kept around the phonemes
 STRESS_MARKS = "ˈˌ"
 _DROP_STRESS = str.maketrans("", "", STRESS_MARKS)
@@ -84,6 +91,29 @@ def phonemize(
     # invariant: _run_espeak returned exactly one output per stretch (it raises otherwise)
     assert k == len(phonemes), "every espeak-ng output was used once"
     return out
+
+
+class ForeignScriptWarning(UnknownCharacterWarning):
+    """Text for a phoneme model held letters of another script (espeak-ng spells them out)."""
+
+
+def language_script(language: str) -> str:
+    """The script espeak-ng reads ``language`` in: "Latin" for every supported language."""
+    return SCRIPTS[_voice(language)].title()
+
+
+def foreign_letters(text: str, language: str = "en-us") -> list[str]:
+    """The distinct letters of ``text`` outside ``language``'s script, sorted: what espeak-ng
+    spells out instead of reading. Digits, punctuation and symbols are never foreign."""
+    script = language_script(language).upper() + " "
+    letters = {c for c in text if unicodedata.category(c).startswith("L")}
+    return sorted(c for c in letters if script not in unicodedata.name(c, ""))
+
+
+def readable(text: str, language: str = "en-us") -> bool:
+    """True when ``text`` holds a letter of ``language``'s script or an ASCII digit."""
+    foreign = set(foreign_letters(text, language))
+    return any((c.isascii() and c.isdigit()) or (c.isalpha() and c not in foreign) for c in text)
 
 
 def _voice(language: str) -> str:

@@ -34,11 +34,10 @@ def refused(capsys, argv, *fragments):
         (["-o", "{tmp}/out.wav", "--cfg", "-1"], ["cfg=-1.0", ">= 0"]),
         (["-o", "{tmp}/out.wav", "--speed", "0"], ["speed=0.0"]),
         (["-o", "{tmp}/out.wav", "--duration", "-2"], ["duration=-2.0"]),
-        (["-o", "{tmp}/out.wav", "--epss", "--nfe", "9"], ["epss"]),
         (["-o", "{tmp}/out.wav", "--ref-text", "hi"], ["--ref-text needs --ref-audio"]),
     ],
     ids=["missing-folder", "mp3", "folder", "nfe0", "cfg-neg", "speed0", "duration-neg",
-         "epss-nfe", "ref-text-alone"],
+         "ref-text-alone"],
 )  # fmt: skip
 def test_speak_refuses_bad_arguments_before_any_work(tmp_path, capsys, extra, fragments):
     argv = ["speak", "Hello.", *[a.format(tmp=tmp_path) for a in extra], "--model", "nowhere"]

@@ -190,3 +190,15 @@ def test_speak_precision_option(tmp_path, assets, capsys):
     with pytest.raises(SystemExit):  # argparse refuses a precision it does not know
         main(["speak", "Hi.", "-o", str(bad), *voice(assets), "--precision", "fp8"])
     assert not bad.exists()
+
+
+def test_speak_epss_without_a_table_falls_back_with_a_one_line_notice(tmp_path, assets, capsys):
+    out = tmp_path / "out.wav"
+    fast = ["--nfe", "3", "--cfg", "0", "--seed", "0", "--epss"]
+    assert main(["speak", "Hello there.", "-o", str(out), *voice(assets), *fast]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "flowvox: warning: epss: no EPSS grid for nfe=3 (F5-TTS has them for nfe 5, 6, 7, 10, "
+        "12, 16); sampling on the uniform grid with sway -1.0, as f5-tts does"
+    ]
+    assert out.is_file()

@@ -1,5 +1,6 @@
 """Helpers for the Synthesizer tests: a tiny random model directory, clips, stand-ins."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,12 +9,16 @@ import torch
 from safetensors.torch import save_file
 
 from flowvox.models.infill import InfillTTS, InfillTTSConfig
-from flowvox.text import CharTokenizer, build_vocab
+from flowvox.text import CharTokenizer, build_vocab, phonemize
 from flowvox.vocoders import Vocos, VocosConfig
 
 SR = 24000
 REF_TEXT = "a short reference clip."
 VOCAB_TEXTS = ["abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'-0123456789"]
+PHONEME_TEXTS = [
+    "Hello there, a short reference clip.",
+    "The quick brown fox jumps over the lazy dog; she sells sea shells by the shore!",
+]
 
 
 def speech_like(seconds: float, sample_rate: int = SR, seed: int = 0) -> np.ndarray:
@@ -28,12 +33,17 @@ def speech_like(seconds: float, sample_rate: int = SR, seed: int = 0) -> np.ndar
     return wav.astype(np.float32)
 
 
-def tiny_model_dir(folder: Path, seed: int = 0) -> Path:
-    """model.safetensors + config.json (run-config layout) + vocab.txt of a random tiny DiT."""
+def tiny_model_dir(folder: Path, seed: int = 0, phonemes: str | None = None) -> Path:
+    """model.safetensors + config.json (run-config layout) + vocab.txt of a random tiny DiT;
+    with ``phonemes`` (a language, e.g. "en-us") a phoneme model (tokenizer
+    "phoneme:<language>", vocab over the IPA of PHONEME_TEXTS; needs espeak-ng)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = CharTokenizer(build_vocab(VOCAB_TEXTS))
+    texts = VOCAB_TEXTS if phonemes is None else phonemize(PHONEME_TEXTS, phonemes)
+    tokenizer = CharTokenizer(build_vocab(texts))
     tokenizer.save(folder / "vocab.txt")
     config = InfillTTSConfig.preset("tiny", [f"text_vocab_size={tokenizer.vocab_size}"])
+    if phonemes is not None:
+        config = dataclasses.replace(config, tokenizer=f"phoneme:{phonemes}")
     torch.manual_seed(seed)
     model = InfillTTS(config).eval()
     gen = torch.Generator().manual_seed(seed)

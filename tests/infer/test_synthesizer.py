@@ -10,6 +10,7 @@ import torch
 
 from flowvox.errors import FlowvoxError
 from flowvox.infer import SynthesisOptions, Synthesizer, rule_frames
+from flowvox.infer.backends.base import EpssFallbackWarning
 from flowvox.models.infill import TextCache
 from flowvox.text import UnknownCharacterWarning
 from flowvox.vocoders import GriffinLim, HiFiGAN, HiFiGANConfig, Vocos, save_vocoder
@@ -147,6 +148,19 @@ def test_epss_and_solver_options_run(synth, ref_wav):
     calls = record_forward(synth.model)
     synth.speak("Hello.", ref_wav, REF_TEXT, nfe=5, epss=True, seed=0)
     assert len(calls) == 5
+
+
+def test_epss_at_a_step_count_without_a_table_notes_the_uniform_fallback(synth, ref_wav):
+    with pytest.warns(EpssFallbackWarning, match=r"no EPSS grid for nfe=3 .* uniform grid") as got:
+        fallback = synth.speak("Hello.", ref_wav, REF_TEXT, nfe=3, epss=True, seed=0)
+    assert len(got) == 1 and "\n" not in str(got[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EpssFallbackWarning)  # no notice without epss, or at 5
+        uniform = synth.speak("Hello.", ref_wav, REF_TEXT, nfe=3, seed=0)
+        pruned = synth.speak("Hello.", ref_wav, REF_TEXT, nfe=5, epss=True, seed=0)
+        plain = synth.speak("Hello.", ref_wav, REF_TEXT, nfe=5, seed=0)
+    np.testing.assert_array_equal(fallback.wav, uniform.wav)
+    assert np.abs(pruned.wav - plain.wav).max() > 1e-4  # at nfe 5 the EPSS grid is used
 
 
 def test_from_pretrained_without_model_says_what_to_pass(no_bundled_model):

@@ -4,12 +4,14 @@ weights.
 A seeded f5-tts ``CFM(DiT)`` (zero-init layers filled so outputs are not trivially zero) is
 saved as an F5 release file, read back by f5-tts and, through the benchmark's release-format
 mapping, by flowvox's model-directory loader; both must give the same velocity for every
-drop-flag combination and the same mel from the sampler. Then the files f5-tts writes itself
-(its ``Trainer`` with an ``ema_pytorch`` EMA: ``model_<update>.pt``, pruned to a
-``.safetensors`` release) go through the real ``flowvox convert f5`` CLI, for the DiT and for
-E2's UNetT, and must match what f5-tts's ``load_checkpoint`` makes of the same file (max abs
-difference <= 1e-4). The torchaudio stand-in that lets f5-tts import
-(tests/peers/f5_peer.py) is checked against flowvox's own mel front-end.
+drop-flag combination and the same mel from the sampler (NFE 4 on the uniform grid, NFE 16
+on the EPSS grid, NFE 32 as the official CLI runs it; sway -1 on top of each). Then the
+files f5-tts writes itself (its ``Trainer`` with an ``ema_pytorch`` EMA:
+``model_<update>.pt``, pruned to a ``.safetensors`` release) go through the real ``flowvox
+convert f5`` CLI, for the DiT and for E2's UNetT, and must match what f5-tts's
+``load_checkpoint`` makes of the same file (max abs difference <= 1e-4). The torchaudio
+stand-in that lets f5-tts import (tests/peers/f5_peer.py) is checked against flowvox's own
+mel front-end.
 
 The peer tests need the peers venv (benchmarks/peers/setup_peers.sh f5tts); elsewhere they
 skip, or fail with FLOWVOX_REQUIRE_F5=1 (`make test-f5` runs them there in CI):
@@ -105,17 +107,18 @@ def velocity_diff(f5, flowvox, tokenizer, drop_audio: bool = False, drop_text: b
     return (ours - theirs).abs().max().item()
 
 
-def samples(f5, flowvox, tokenizer):
-    """(f5's ``CFM.sample``, flowvox's ``sample_chunks``) mel (60, 100) after a 30-frame
-    prompt: 4 Euler steps, CFG 2, sway -1, one seed."""
+def samples(f5, flowvox, tokenizer, nfe=4, f5_epss=False, epss=False):
+    """(f5's ``CFM.sample`` with ``use_epss=f5_epss``, flowvox's ``sample_chunks`` with
+    ``epss``) mel (60, 100) after a 30-frame prompt: ``nfe`` Euler steps, CFG 2, sway -1,
+    one seed."""
     ref = torch.randn(30, 100, generator=torch.Generator().manual_seed(2)) - 4.0
     text, total, seed = "Short prompt, then a little more text.", 90, 7
     out, _ = f5.sample(
-        cond=ref[None], text=[text], duration=total, steps=4, cfg_strength=2.0,
-        sway_sampling_coef=-1.0, seed=seed, use_epss=False,
+        cond=ref[None], text=[text], duration=total, steps=nfe, cfg_strength=2.0,
+        sway_sampling_coef=-1.0, seed=seed, use_epss=f5_epss,
     )  # fmt: skip
     job = ChunkJob(ref, tokenizer.encode(text), total, seed)
-    options = SynthesisOptions(nfe=4, cfg=2.0, sway=-1.0, seed=seed)
+    options = SynthesisOptions(nfe=nfe, cfg=2.0, sway=-1.0, seed=seed, epss=epss)
     return out[0, 30:total], sample_chunks(flowvox, [job], options).mels[0]
 
 
@@ -132,10 +135,31 @@ def test_dit_forward_matches_f5(pair, drop_audio, drop_text):
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
+# (nfe, f5-tts use_epss, flowvox epss): f5-tts takes the EPSS grid where its table has the
+# step count (16) and the uniform grid elsewhere (32, its CLI's default), sway on top of both
+SAMPLINGS = {
+    "nfe4-uniform": (4, False, False),
+    "nfe16-epss": (16, True, True),
+    "nfe32-official-default": (32, True, False),
+    "nfe32-epss-fallback": (32, True, True),
+}
+
+
 @pytest.mark.slow
-def test_sampler_matches_f5_cfm_sample(pair):
-    theirs, ours = samples(*pair)
+@pytest.mark.parametrize("nfe, f5_epss, epss", SAMPLINGS.values(), ids=SAMPLINGS.keys())
+def test_sampler_matches_f5_cfm_sample(pair, nfe, f5_epss, epss):
+    theirs, ours = samples(*pair, nfe=nfe, f5_epss=f5_epss, epss=epss)
+    assert (ours - theirs).abs().max().item() <= TOL
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_epss_grid_changes_the_nfe16_sample(pair):
+    """The EPSS comparison can fail: at NFE 16 f5-tts's EPSS and uniform grids disagree."""
+    epss, _ = samples(*pair, nfe=16, f5_epss=True, epss=True)
+    uniform, ours_uniform = samples(*pair, nfe=16, f5_epss=False, epss=False)
+    assert (epss - uniform).abs().max().item() > 1e-3
+    assert (ours_uniform - uniform).abs().max().item() <= TOL
 
 
 def convert(checkpoint, out, vocab, *flags: str) -> int:

@@ -1,4 +1,5 @@
-"""Phonemes through espeak-ng: known symbols, batch order, one process per call, errors."""
+"""Phonemes through espeak-ng: known symbols, batch order, one process per call, errors,
+letters of another script."""
 
 import shutil
 import subprocess
@@ -6,7 +7,7 @@ import subprocess
 import pytest
 
 from flowvox.errors import FlowvoxError
-from flowvox.text.phonemes import phonemize
+from flowvox.text.phonemes import foreign_letters, phonemize, readable
 from flowvox.text.tokenizers import CharTokenizer
 from flowvox.text.vocab import build_vocab
 
@@ -107,3 +108,36 @@ def test_missing_binary_names_the_debian_package(monkeypatch, tmp_path):
     assert str(err.value) == (
         "espeak-ng not found: install the Debian package espeak-ng (apt-get install espeak-ng)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "foreign", "reads"),
+    [
+        ("Hello world, 3 times!", "en-us", [], True),
+        ("Café, naïve, señor, ŋ", "en-us", [], True),
+        ("¿Dónde está el niño?", "es", [], True),
+        ("你好", "en-us", ["你", "好"], False),
+        ("ᚠᚢᚦ ᚨᚱ", "en-gb", ["ᚠ", "ᚢ", "ᚦ", "ᚨ", "ᚱ"], False),
+        ("Привет, мир", "es", sorted(set("Приветмир")), False),
+        ("Hello 你好 ᚠ", "en-us", ["ᚠ", "你", "好"], True),
+        ("ᚠᚢᚦ 42", "en-us", ["ᚠ", "ᚢ", "ᚦ"], True),  # the digits are read
+        ("!!! ... ?", "en-us", [], False),  # nothing foreign, nothing to read either
+    ],
+    ids=["ascii", "latin-accents", "spanish", "chinese", "runes", "cyrillic", "mixed",
+         "runes-digits", "punctuation"],
+)  # fmt: skip
+def test_letters_outside_the_languages_script_are_named(text, language, foreign, reads):
+    assert foreign_letters(text, language) == foreign
+    assert readable(text, language) is reads
+
+
+def test_foreign_letters_refuses_an_unsupported_language():
+    with pytest.raises(FlowvoxError, match="'fr' is not supported"):
+        foreign_letters("bonjour", "fr")
+
+
+@needs_espeak
+def test_espeak_spells_out_foreign_letters_instead_of_reading_them():
+    """Why foreign letters are refused: an English voice names them ("Chinese letter")."""
+    ipa = phonemize(["你好", "ᚠ"], "en-us")
+    assert all("lˈɛ" in out or "lˌɛ" in out for out in ipa), ipa  # "letter ..."
