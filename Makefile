@@ -73,10 +73,12 @@ clean:
 	rm -rf $(VENV) demo.wav demo-slt.wav .pytest_cache .ruff_cache
 
 # Equivalence of the latent text-to-audio parts with diffusers' AutoencoderKL and transformers'
-# SpeechT5HifiGan (random small configs saved by those packages), and the T5 caption encoder
-# through transformers, in the same peers environment.
+# SpeechT5HifiGan (random small configs saved by those packages), the T5 caption encoder
+# through transformers, and the semantic tokenizer's Whisper loader against transformers'
+# Whisper, in the same peers environment.
 test-tta:
 	PEERS_VENV=$(PEERS_VENV) benchmarks/peers/setup_peers.sh tta
 	FLOWVOX_REQUIRE_TTA=1 $(PEERS_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 		tests/models/tta/test_released_parts.py \
-		tests/models/tta/test_latent_flow.py::test_t5_caption_encoder_is_frozen_and_outside_the_state_dict
+		tests/models/tta/test_latent_flow.py::test_t5_caption_encoder_is_frozen_and_outside_the_state_dict \
+		tests/models/semantic/test_whisper_release.py

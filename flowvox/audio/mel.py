@@ -116,6 +116,24 @@ MEL_PRESETS: dict[str, MelConfig] = {
         magnitude_eps=1e-9,
         center=False,
     ),
+    # Whisper / WhisperSpeech: 16 kHz, 25 ms window, hop 160 (100 frames/s), 80 Slaney mels,
+    # power spectrum, centred STFT, floor 1e-10. Whisper's log10, 8-decade clamp and
+    # (x + 4) / 4 come after (flowvox.models.semantic.network.whisper_features).
+    "whisper16k": MelConfig(
+        name="whisper16k",
+        sample_rate=16000,
+        n_fft=400,
+        hop_length=160,
+        win_length=400,
+        n_mels=80,
+        f_min=0.0,
+        f_max=8000.0,
+        mel_scale="slaney",
+        norm="slaney",
+        power=2.0,
+        center=True,
+        log_floor=1e-10,
+    ),
 }
 
 

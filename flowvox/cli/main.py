@@ -2,10 +2,11 @@
 
 Each verb group has its module in ``flowvox.cli`` (``synthesis``: speak, generate, voices;
 ``train``: train, export; ``data``: corpus, prepare; ``score_reflow``: score, reflow;
-``bench``, ``pack``, ``convert``, ``vocode``, ``eval``); a verb parses its flags and calls one
-library function. User mistakes (``FlowvoxError``; a ``--device`` this machine lacks, checked
-here for every verb) print one line to stderr and exit with status 2; a bulk verb whose
-items partly failed exits with 1; Ctrl-C exits with 130.
+``bench``, ``pack``, ``convert``, ``vocode``, ``eval``, ``sound``, ``semantic``); a verb
+parses its flags and calls one library function. User mistakes (``FlowvoxError``; a
+``--device`` this machine lacks, checked here for every verb) print one line to stderr and
+exit with status 2; a bulk verb whose items partly failed exits with 1; Ctrl-C exits with
+130.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flowvox.cli.help import HelpFormatter
 from flowvox.cli.options import check_device_option
 from flowvox.cli.pack import add_pack_parser
 from flowvox.cli.score_reflow import add_reflow_parser, add_score_parser
+from flowvox.cli.semantic import add_semantic_parser
 from flowvox.cli.sound import add_sound_parser
 from flowvox.cli.synthesis import add_generate_parser, add_speak_parser, add_voices_parser
 from flowvox.cli.train import add_export_parser, add_train_parser
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(verbs, HelpFormatter)
     add_voices_parser(verbs, HelpFormatter)
     add_sound_parser(verbs, HelpFormatter)
+    add_semantic_parser(verbs, HelpFormatter)
     add_train_parser(verbs, HelpFormatter)
     add_export_parser(verbs, HelpFormatter)
     add_corpus_parser(verbs, HelpFormatter)

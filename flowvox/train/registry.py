@@ -18,6 +18,7 @@ TASKS = MappingProxyType(
         "aligned_tts": "flowvox.models.aligned.task:AlignedTTSTask",
         "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
         "infill_tts": "flowvox.models.infill.task:InfillTTSTask",
+        "semantic": "flowvox.models.semantic.task:SemanticTask",
         "tta_lfm": "flowvox.models.tta.task:LatentFlowTask",
         "tta_vae": "flowvox.models.tta.vae_task:MelVAETask",
         "vocoder": "flowvox.vocoders.train:VocoderTask",

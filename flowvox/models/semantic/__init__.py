@@ -1,0 +1,3 @@
+"""The semantic tokenizer family (WhisperSpeech-style): a Whisper-like ASR whose encoder,
+pooled to 25 Hz and vector-quantised, gives the semantic tokens that text-to-semantic
+models generate, and whose frozen decoder turns them back into text."""
