@@ -1,11 +1,17 @@
-"""`flowvox semantic encode|decode`: audio -> semantic tokens, tokens -> text
-(``flowvox.models.semantic.files``)."""
+"""`flowvox semantic encode|decode|generate`: audio -> semantic tokens, tokens -> text
+(``flowvox.models.semantic.files``), text -> tokens with T2S-FM
+(``flowvox.models.semantic.t2s_fm_generate``)."""
 
 from __future__ import annotations
 
 import argparse
 
-from flowvox.cli.options import add_device_option, add_threads_option, set_threads
+from flowvox.cli.options import (
+    add_device_option,
+    add_progress_option,
+    add_threads_option,
+    set_threads,
+)
 
 EXAMPLES_SEMANTIC = """A semantic tokenizer is a model folder trained with `flowvox train`
 (task semantic: stage asr, then stage vq from it; configs/semantic-tiny.yaml). Tokens come
@@ -22,7 +28,7 @@ examples:
 def add_semantic_parser(verbs: argparse._SubParsersAction, formatter_class: type) -> None:
     semantic = verbs.add_parser(
         "semantic",
-        help="semantic tokens: audio -> tokens, tokens -> text",
+        help="semantic tokens: audio -> tokens, tokens -> text, text -> tokens (T2S-FM)",
         description="WhisperSpeech-style semantic tokens (25 Hz, one 512-code book).",
         epilog=EXAMPLES_SEMANTIC,
         formatter_class=formatter_class,
@@ -56,6 +62,7 @@ def add_semantic_parser(verbs: argparse._SubParsersAction, formatter_class: type
     add_device_option(decode)
     add_threads_option(decode)
     decode.set_defaults(run=run_decode)
+    add_generate_job(jobs, formatter_class)
 
 
 def run_encode(args: argparse.Namespace) -> None:
@@ -76,3 +83,68 @@ def run_decode(args: argparse.Namespace) -> None:
             print(" ".join(text.splitlines()))
     else:
         print(f"{args.output}: {len(texts)} texts")
+
+
+EXAMPLES_GENERATE = """A T2S-FM model folder is the export of `flowvox train` with task t2s_fm
+(configs/t2s-fm-tiny.yaml); the semantic tokenizer it was trained with sits inside it as
+tokenizer/. Each line of LINES.txt (blank lines skipped) gets N = 25 · (offset + words /
+words-per-second) tokens; line n's noise is seeded --seed + n. OUT/tokens.jsonl is a token
+file: `flowvox semantic decode OUT/tokens.jsonl --model M/tokenizer` reads it back.
+
+examples:
+  flowvox semantic generate lines.txt out/ --model runs/t2s-fm-small/model
+  flowvox semantic generate lines.txt out/ --model M --nfe 4 --cfg 2 --seed 7 --batch-size 64
+  flowvox semantic generate lines.txt out/ --model M --words-per-second 3.0
+"""
+
+
+def add_generate_job(jobs: argparse._SubParsersAction, formatter_class: type) -> None:
+    generate = jobs.add_parser(
+        "generate",
+        help="lines of text -> semantic tokens with a T2S-FM model (bulk, resumable)",
+        description="Generate semantic tokens for every line of LINES.txt into "
+        "OUT_DIR/tokens.jsonl, in batches, with a progress bar. A rerun keeps the lines "
+        "already written and makes the rest.",
+        epilog=EXAMPLES_GENERATE,
+        formatter_class=formatter_class,
+    )
+    generate.add_argument("lines", metavar="LINES.txt", help="UTF-8 text, one sentence a line")
+    generate.add_argument("out_dir", metavar="OUT_DIR", help="folder for tokens.jsonl")
+    generate.add_argument("--model", required=True, metavar="DIR", help="T2S-FM model folder")
+    generate.add_argument(
+        "--tokenizer", metavar="DIR", help="semantic tokenizer folder (default: DIR/tokenizer)"
+    )
+    generate.add_argument("--nfe", type=int, default=8, metavar="N", help="solver steps (8)")
+    generate.add_argument(
+        "--cfg", type=float, metavar="W",
+        help="guidance u = u_u + W (u_c - u_u), 1 off (default: the model's)",
+    )  # fmt: skip
+    generate.add_argument("--seed", type=int, default=0, metavar="S", help="line n: S + n (0)")
+    generate.add_argument("--batch-size", type=int, default=32, metavar="B", help="lines (32)")
+    generate.add_argument(
+        "--solver", default="euler", choices=("euler", "midpoint", "rk4"),
+        help="fixed-step ODE solver (euler)",
+    )  # fmt: skip
+    generate.add_argument(
+        "--words-per-second", type=float, metavar="R", help="speaking rate of the length rule"
+    )
+    generate.add_argument("--frames", type=int, metavar="N", help="N tokens for every line")
+    add_device_option(generate)
+    add_threads_option(generate)
+    add_progress_option(generate)
+    generate.set_defaults(run=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from flowvox.models.semantic.t2s_fm_generate import GenerateSettings, generate_tokens_file
+
+    set_threads(args)
+    settings = GenerateSettings(
+        nfe=args.nfe, cfg=args.cfg, seed=args.seed, batch_size=args.batch_size,
+        solver=args.solver, words_per_second=args.words_per_second, frames=args.frames,
+    )  # fmt: skip
+    report = generate_tokens_file(
+        args.lines, args.out_dir, args.model, settings, args.tokenizer, args.device,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(report.summary())

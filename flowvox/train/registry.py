@@ -19,6 +19,8 @@ TASKS = MappingProxyType(
         "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
         "infill_tts": "flowvox.models.infill.task:InfillTTSTask",
         "semantic": "flowvox.models.semantic.task:SemanticTask",
+        "t2s_ar": "flowvox.models.semantic.ar_task:ARTask",
+        "t2s_fm": "flowvox.models.semantic.t2s_fm_task:T2SFlowTask",
         "tta_lfm": "flowvox.models.tta.task:LatentFlowTask",
         "tta_vae": "flowvox.models.tta.vae_task:MelVAETask",
         "vocoder": "flowvox.vocoders.train:VocoderTask",
