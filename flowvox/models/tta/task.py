@@ -13,8 +13,10 @@ Data, two forms:
   ``.npy`` file of float32 (C, T, F), relative to the folder, already scaled) and
   ``latent_frames``; the caption is the line's ``text`` (``write_latent_split`` writes one);
 - a ``flowvox prepare`` folder of mels plus ``data.vae: DIR``, a mel VAE folder
-  (``flowvox.models.tta.vae``) whose encoder turns each batch of mels into latents on the fly:
-  z = (mean + exp(logvar / 2) ε) · scaling_factor, ε from the step's generator.
+  (``flowvox.models.tta.vae``) whose encoder turns the mels into latents: by default each
+  clip once, its posterior mean · scaling_factor kept in memory (``data.cache_latents``);
+  with ``cache_latents: false`` every batch again, z = (mean + exp(logvar / 2) ε) ·
+  scaling_factor, ε from the step's generator.
 
 One step: ``LatentFlow.loss`` (flow or diffusion, per-sample caption dropout). The exported
 folder holds ``model.safetensors``, the stamped ``config.json`` (family "tta") and, for the
@@ -64,6 +66,9 @@ class LatentDataConfig:
     prepared: str | None = None  # a latent folder, or a prepared mel folder with ``vae``
     split: str = "train"
     vae: str | None = None  # a mel VAE folder: encode mels to latents on the fly
+    # with ``vae``: encode each clip once (its posterior mean) and keep it in memory; false:
+    # encode every batch again and draw from the posterior (z = mean + std · eps)
+    cache_latents: bool = True
     vocab: str | None = None  # vocab file for tokenizer "char" (None: <prepared>/vocab.txt)
     min_item_frames: int = 1
     max_item_frames: int | None = None
@@ -203,6 +208,34 @@ class _MelItems(torch.utils.data.Dataset):
         return LatentItem(item.text, mel=item.mel)
 
 
+class _CachedLatentItems(torch.utils.data.Dataset):
+    """A prepared mel folder's utterances as ``LatentItem`` (scaled latent, caption): each
+    mel is encoded by the VAE the first time it is asked for (posterior mean · scale, the
+    mel zero-padded to a multiple of r frames as ``LatentCollate`` pads it) and kept. The
+    bundled VAE's posterior std is ~0.3 % of its latents' spread, so the mean stands for a
+    draw; encoding once makes a CPU step ~5x cheaper (the encoder costs more than the DiT)."""
+
+    def __init__(self, mels, vae: MelVAE, scale: float) -> None:
+        self.mels, self.vae, self.scale = mels, vae, scale
+        self.ratio = vae.config.downsample_factor
+        self.cache: dict[int, Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def __getitem__(self, index: int) -> LatentItem:
+        item = self.mels[index]
+        if index not in self.cache:
+            mel = item.mel  # (n, m)
+            n = math.ceil(mel.shape[0] / self.ratio) * self.ratio
+            mel = F.pad(mel, (0, 0, 0, n - mel.shape[0]))
+            device = next(self.vae.parameters()).device
+            with torch.no_grad():
+                mean = self.vae.encode(mel[None].to(device)).mean[0]  # (c, t, f)
+            self.cache[index] = (mean * self.scale).cpu()
+        return LatentItem(item.text, latent=self.cache[index])
+
+
 class LatentFlowTask(TrainTask):
     """Trains ``LatentFlow`` on latents (or mels + VAE); see the module docstring."""
 
@@ -248,7 +281,10 @@ class LatentFlowTask(TrainTask):
         if self.vae is None:
             return LatentFolder(self.prepared, data.split, self.model_config)
         mel_config = get_mel_preset(self.vae.config.mel)
-        return _MelItems(read_split(self.prepared, data.split, mel_config))
+        mels = read_split(self.prepared, data.split, mel_config)
+        if data.cache_latents:
+            return _CachedLatentItems(mels, self.vae, self.model_config.scaling_factor)
+        return _MelItems(mels)
 
     def train_data(self) -> TrainData:
         data = self.config.data

@@ -4,7 +4,6 @@ loading, media, and the data errors."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
@@ -116,10 +115,8 @@ def test_a_data_vae_that_is_not_a_vae_folder_is_a_clear_error(latents_dir, tmp_p
         build_task(latents_dir, vae=str(tmp_path))  # an empty folder
 
 
-def test_mels_and_a_vae_folder_train_end_to_end(tmp_path):
-    """data.vae: the VAE encodes each batch of mels to latents (C, n/4, F) on the fly."""
-    if importlib.util.find_spec("flowvox.models.tta.vae") is None:
-        pytest.skip("flowvox.models.tta.vae is not there yet")
+def prepared_with_vae(tmp_path):
+    """4 sine clips prepared as lafma16k mels, and a tiny VAE folder (scaling 0.5)."""
     from flowvox.data import prepare_dataset
     from flowvox.models.tta.vae import MelVAE
     from flowvox.models.tta.vae_config import MelVAEConfig
@@ -139,11 +136,33 @@ def test_mels_and_a_vae_folder_train_end_to_end(tmp_path):
     torch.manual_seed(0)
     vae_config = MelVAEConfig.preset("tiny").replace(scaling_factor=0.5)
     MelVAE(vae_config).save_pretrained(tmp_path / "vae")
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_mels_and_a_vae_folder_train_end_to_end(tmp_path, cache):
+    """data.vae: the VAE encodes mels to latents (C, n/4, F): every batch on the fly, or each
+    clip once (data.cache_latents, its posterior mean · scale)."""
+    from flowvox.models.tta.vae import MelVAE
+
+    prepared_with_vae(tmp_path)
     run = run_dict(tmp_path / "prepared", tmp_path / "run", max_steps=2, max_frames=60)
     run["data"]["vae"] = str(tmp_path / "vae")
+    run["data"]["cache_latents"] = cache
     trainer = Trainer(run_config_from_dict(run))
     batch = next(iter(trainer.loader))
-    assert batch.mels.shape[1] % 4 == 0 and batch.mels.shape[2] == 64
+    if cache:
+        assert batch.mels is None and batch.latents.shape[1:] == (8, batch.latents.shape[2], 16)
+        dataset = trainer.task._dataset()
+        item = dataset[0]
+        mel = dataset.mels[0].mel
+        mel = torch.nn.functional.pad(mel, (0, 0, 0, -mel.shape[0] % 4))
+        vae = MelVAE.from_pretrained(tmp_path / "vae")
+        with torch.no_grad():
+            want = vae.to_latent(mel[None])[0]  # the posterior mean, scaled
+        assert torch.allclose(item.latent, want, atol=1e-5)
+        assert dataset[0].latent is item.latent  # encoded once, then kept
+    else:
+        assert batch.mels.shape[1] % 4 == 0 and batch.mels.shape[2] == 64
     result = trainer.fit()
     assert result.step == 2 and not any(result.skipped.values())
     model = LatentFlow.from_pretrained(result.export_dir)
