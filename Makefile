@@ -1,12 +1,14 @@
 # flowvox set-up, demo and tests on a fresh Debian machine.
-#   make demo   installs everything and speaks with the bundled default voice
+#   make demo   installs everything, speaks with the bundled default voice and makes a sound
+#               with the bundled sound model
 #   make test   installs everything and runs lint + the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k \
-	espeak-ng sox wordnet-base fortunes-es pocketsphinx-testdata libsndfile1
+	espeak-ng sox wordnet-base fortunes-es pocketsphinx-testdata libsndfile1 \
+	chromium chromium-driver
 # Installed without their declared dependencies: resemblyzer (the speaker judge; its own
 # metadata pulls the `typing` backport) and the released vocos package, the equivalence
 # oracle of tests/vocoders (it declares torchaudio, which has no build for torch 2.13).
@@ -18,7 +20,8 @@ PEERS_VENV ?= benchmarks/.peers-venv
 
 install: system-packages $(VENV)/.installed
 
-# Debian packages: the speech engines, WordNet text and test recordings.
+# Debian packages: the speech engines, WordNet text and test recordings; headless Chromium and
+# its driver for the web page test of `flowvox serve` (tests/serve/test_page.py).
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -32,7 +35,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[test,eval,zh]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,eval,zh,serve]"
 	$(BIN)/pip install -q --no-deps $(NO_DEPS_PACKAGES)
 	touch $@
 
@@ -40,7 +43,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/flowvox speak "Hello! This is flowvox, speaking with its bundled default voice." -o demo.wav
 	$(BIN)/flowvox speak "And this is another of its seven voices." -o demo-slt.wav --voice flite-slt
-	@echo "wrote demo.wav and demo-slt.wav; all voices: $(BIN)/flowvox voices"
+	$(BIN)/flowvox sound "three short high beeps, then a man speaks" -o demo-sound.wav
+	@echo "wrote demo.wav, demo-slt.wav (speech) and demo-sound.wav (the bundled sound model); all voices: $(BIN)/flowvox voices"
 
 # Rebuild the bundled voice from nothing (corpus, acoustic model, vocoder, pack, eval); hours
 # on a CPU, resumable: run it again to continue. Settings: scripts/build_default_voice.sh.
@@ -70,7 +74,7 @@ test-f5:
 		tests/models/test_f5_release_equivalence.py
 
 clean:
-	rm -rf $(VENV) demo.wav demo-slt.wav .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo.wav demo-slt.wav demo-sound.wav .pytest_cache .ruff_cache
 
 # Equivalence of the latent text-to-audio parts with diffusers' AutoencoderKL and transformers'
 # SpeechT5HifiGan (random small configs saved by those packages), the T5 caption encoder

@@ -116,7 +116,9 @@ def add_prepare_parser(verbs: argparse._SubParsersAction, formatter_class: type)
     prepare.add_argument("source", metavar="DATA_DIR|MANIFEST", help="dataset folder or manifest")
     prepare.add_argument("out_dir", metavar="OUT_DIR", help="folder for the prepared dataset")
     prepare.add_argument(
-        "--mel-preset", default="vocos24k", help="vocos24k (default), hifigan22k, lafma16k or whisper16k"
+        "--mel-preset",
+        default="vocos24k",
+        help="vocos24k (default), hifigan22k, lafma16k or whisper16k",
     )
     prepare.add_argument("--workers", type=int, metavar="N", help="parallel audio loaders")
     prepare.set_defaults(run=run_prepare)

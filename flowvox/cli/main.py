@@ -2,7 +2,8 @@
 
 Each verb group has its module in ``flowvox.cli`` (``synthesis``: speak, generate, voices;
 ``train``: train, export; ``data``: corpus, prepare; ``score_reflow``: score, reflow;
-``bench``, ``pack``, ``convert``, ``vocode``, ``eval``, ``sound``, ``semantic``); a verb
+``bench``, ``pack``, ``convert``, ``vocode``, ``eval``, ``sound``, ``semantic``,
+``serve``); a verb
 parses its flags and calls one library function. User mistakes (``FlowvoxError``; a
 ``--device`` this machine lacks, checked here for every verb) print one line to stderr and
 exit with status 2; a bulk verb whose items partly failed exits with 1; Ctrl-C exits with
@@ -28,6 +29,7 @@ from flowvox.cli.options import check_device_option
 from flowvox.cli.pack import add_pack_parser
 from flowvox.cli.score_reflow import add_reflow_parser, add_score_parser
 from flowvox.cli.semantic import add_semantic_parser
+from flowvox.cli.serve import add_serve_parser
 from flowvox.cli.sound import add_sound_parser
 from flowvox.cli.synthesis import add_generate_parser, add_speak_parser, add_voices_parser
 from flowvox.cli.train import add_export_parser, add_train_parser
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(verbs, HelpFormatter)
     add_vocode_parser(verbs, HelpFormatter)
     add_eval_parser(verbs, HelpFormatter)
+    add_serve_parser(verbs, HelpFormatter)
     return parser
 
 

@@ -23,6 +23,25 @@ DEVICE_VERBS = {
     "vocode": ["vocode", "{tmp}/in.wav", "{tmp}/out", "--vocoder", "griffin-lim"],
     "eval run": ["eval", "run", "{tmp}/manifest.jsonl", "{tmp}/out", "--model", "{tmp}/model"],
     "eval sound": ["eval", "sound", "{tmp}/model", "{tmp}/manifest.jsonl", "{tmp}/out"],
+    "serve": ["serve", "--port", "0", "--data-dir", "{tmp}/data"],
+    "semantic encode": [
+        "semantic",
+        "encode",
+        "{tmp}/in.wav",
+        "-o",
+        "{tmp}/t.jsonl",
+        "--model",
+        "{tmp}/model",
+    ],
+    "semantic decode": ["semantic", "decode", "{tmp}/manifest.jsonl", "--model", "{tmp}/model"],
+    "semantic generate": [
+        "semantic",
+        "generate",
+        "{tmp}/lines.txt",
+        "{tmp}/out",
+        "--model",
+        "{tmp}/model",
+    ],
 }
 # (device, CUDA present, GPU count, words the message holds)
 MISTAKES = {
