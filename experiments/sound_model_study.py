@@ -8,9 +8,10 @@ vocoder/ and lfm/). Everything lands in ``WORK/study/`` and every part is resuma
 generates and trains only what is missing):
 
 1. **Steps and guidance**: ``flowvox eval sound`` on the corpus's test split (seen attribute
-   combinations) and on the first ``--unseen`` clips of test_unseen (held-out combinations) at
-   steps 1, 2, 5, 10, 25, 100 with cfg 3, and cfg 1, 2, 5 at 10 steps; the ground truth and
-   its copy synthesis (vocoder alone, VAE + vocoder, with the VAE's mel L1) beside.
+   combinations) at steps 1, 2, 5, 10, 25, 100 with cfg 3, and cfg 1, 2, 5 at 10 steps; on
+   the first ``--unseen`` clips of test_unseen (held-out combinations) at 10 and 100 steps,
+   cfg 3; the ground truth and its copy synthesis (vocoder alone, VAE + vocoder, with the
+   VAE's mel L1) beside each.
 2. **Flow vs diffusion at equal training compute**: the same run file with
    ``model.objective=diffusion`` (ε-prediction, DDIM sampling), trained on the same data in
    the same order to ``--compare-step`` steps (same batch, schedule, network, seed), against
@@ -43,8 +44,9 @@ from flowvox.infer.sound import SoundGenerator, StageTimes
 from flowvox.models.tta.pack import pack_sound_model
 from flowvox.utils.atomic import atomic_write_text
 
-STEPS = (1, 2, 5, 10, 25, 100)
-CFGS = (1.0, 2.0, 5.0)
+STEPS = (1, 2, 5, 10, 25, 100)  # at cfg 3, on the test split
+CFGS = (1.0, 2.0, 5.0)  # at 10 steps, on the test split
+UNSEEN_STEPS = (10, 100)  # at cfg 3, on the first --unseen clips of test_unseen
 RTF_CAPTIONS = (
     "three short high beeps, then a man speaks",
     "pink noise fading in",
@@ -123,7 +125,7 @@ def main() -> None:
     parser.add_argument("work", type=Path, help="the recipe's WORK folder")
     parser.add_argument("--model", type=Path, default=None, help="default: WORK/packed")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/sound_model.md"))
-    parser.add_argument("--unseen", type=int, default=80, help="test_unseen clips judged")
+    parser.add_argument("--unseen", type=int, default=40, help="test_unseen clips judged")
     parser.add_argument("--compare-step", type=int, default=3000)
     parser.add_argument("--run-file", default="configs/tta-lfm-small.yaml")
     parser.add_argument("--rtf-clips", type=int, default=5)
@@ -144,9 +146,13 @@ def main() -> None:
         "(flowvox.eval.sound.frechet) to the ground-truth clips of the same split.",
     ]
     if "grid" not in args.skip:
-        for split, limit in (("test", None), ("test_unseen", args.unseen)):
-            out = study / f"eval-{split}"  # both grids share the truth and copy rows' wavs
-            for title, steps, cfgs in (("steps", STEPS, (3.0,)), ("guidance", (10,), CFGS)):
+        grids = (
+            ("test", None, (("steps", STEPS, (3.0,)), ("guidance", (10,), CFGS))),
+            ("test_unseen", args.unseen, (("steps", UNSEEN_STEPS, (3.0,)),)),
+        )
+        for split, limit, systems in grids:
+            out = study / f"eval-{split}"  # its grids share the truth and copy rows' wavs
+            for title, steps, cfgs in systems:
                 text = eval_table(model, manifest, out, split, limit, steps, cfgs)
                 page += ["", f"## {title}, split {split}", "", body_of(text)]
     if "compare" not in args.skip:
