@@ -30,6 +30,7 @@ def run_recipe(work: Path, steps: int) -> subprocess.CompletedProcess:
         "CLIP_SECONDS": "3",
         "STEPS": str(steps),
         "THREADS": "1",
+        "VOCODER": "vocos",  # the trained-vocoder path (the default, griffin-lim, trains none)
     }
     return subprocess.run(
         [str(SCRIPT)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900

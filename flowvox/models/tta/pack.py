@@ -6,6 +6,9 @@ Layout (read by the ``flowvox sound`` backend)::
     OUT/vae/             the tta_vae export: model.safetensors, config.json (scaling_factor)
     OUT/vocoder/         the vocoder export: model.safetensors, config.json
 
+or, for ``vocoder="griffin-lim"``, no vocoder/ folder and ``"vocoder": "griffin-lim"`` in
+OUT/config.json (the sound model then vocodes with Griffin-Lim on the VAE's mel, quietly).
+
 Floating-point weights are stored as float16 (loaders cast them back to the model's dtype);
 config files and any other plain files are copied as they are.
 """
@@ -21,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
 from flowvox.utils.atomic import atomic_folder
+from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
 WEIGHTS = "model.safetensors"
 PARTS = ("vae", "vocoder")  # sub-folders of a packed sound model
@@ -53,15 +57,19 @@ def pack_sound_model(
     default_seconds: float | None = None,
 ) -> Path:
     """Write ``out`` (a new folder, written atomically): ``model``'s files, ``vae/`` and
-    ``vocoder/`` (see the module docstring); returns ``out``. ``default_seconds`` (the clip
-    length the model was trained on) is written to config.json as the length `flowvox sound`
-    makes when not told."""
+    ``vocoder/`` (or the name "griffin-lim"; see the module docstring); returns ``out``.
+    ``default_seconds`` (the clip length the model was trained on) is written to config.json
+    as the length `flowvox sound` makes when not told."""
+    griffin_lim = isinstance(vocoder, str) and vocoder.lower() in GRIFFIN_LIM_NAMES
     with atomic_folder(out, "packing") as tmp:
         copy_halved(Path(model), tmp, half)
-        for name, src in zip(PARTS, (vae, vocoder), strict=True):
-            copy_halved(Path(src), tmp / name, half)
+        copy_halved(Path(vae), tmp / "vae", half)
+        if not griffin_lim:
+            copy_halved(Path(vocoder), tmp / "vocoder", half)
+        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
         if default_seconds is not None:
-            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
             config["default_seconds"] = float(default_seconds)
-            (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        if griffin_lim:
+            config["vocoder"] = "griffin-lim"
+        (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     return Path(out)
