@@ -19,7 +19,6 @@ model folder is stamped "t2s_ar" and holds the tokenizer it writes for as ``toke
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -30,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from flowvox.errors import FlowvoxError
-from flowvox.models.loading import ModelFamily, PretrainedModel, load_model, save_model_dir
+from flowvox.models.loading import ModelFamily, PretrainedModel, load_model
 from flowvox.models.semantic.ar_config import AR_FAMILY, BYTE_PAD, ARConfig
 from flowvox.models.semantic.layers import (
     DecoderBlock,
@@ -39,10 +38,8 @@ from flowvox.models.semantic.layers import (
     attention_mask,
     sinusoids,
 )
+from flowvox.models.semantic.t2s_folder import save_t2s_folder
 from flowvox.nn.masks import lengths_to_mask
-from flowvox.utils.atomic import atomic_folder
-
-TOKENIZER_DIR = "tokenizer"  # the frozen tokenizer's folder inside a model folder
 
 
 def text_bytes(texts: list[str], max_bytes: int) -> tuple[Tensor, Tensor]:
@@ -245,11 +242,7 @@ class ARTextToSemantic(PretrainedModel):
     ) -> Path:
         """Write a new model folder stamped "t2s_ar" (atomically), with a copy of the
         ``tokenizer`` model folder inside it as ``tokenizer/`` when given."""
-        with atomic_folder(folder) as tmp:
-            save_model_dir(tmp, self, None, extra)
-            if tokenizer is not None:
-                shutil.copytree(tokenizer, tmp / TOKENIZER_DIR)
-        return Path(folder)
+        return save_t2s_folder(self, folder, tokenizer, extra)
 
     @classmethod
     def from_pretrained(

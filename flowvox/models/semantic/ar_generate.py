@@ -23,17 +23,17 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from flowvox.errors import FlowvoxError
-from flowvox.models.semantic.ar import TOKENIZER_DIR, ARTextToSemantic, load_ar, text_bytes
+from flowvox.models.semantic.ar import ARTextToSemantic, load_ar, text_bytes
 from flowvox.models.semantic.ar_config import ARConfig
 from flowvox.models.semantic.config import SemanticConfig
 from flowvox.models.semantic.files import load_tokenizer
 from flowvox.models.semantic.model import SemanticTokenizer
+from flowvox.models.semantic.t2s_folder import tokenizer_folder
 
 
 @dataclass
@@ -85,12 +85,7 @@ def load_ar_pair(
     """The T2S model of folder ``model`` and its tokenizer (``tokenizer``, else the folder's
     ``tokenizer/``), checked to belong together."""
     t2s = load_ar(model, device)
-    folder = Path(tokenizer) if tokenizer is not None else Path(model) / TOKENIZER_DIR
-    if tokenizer is None and not folder.is_dir():
-        raise FlowvoxError(
-            f"{model}: no {TOKENIZER_DIR}/ folder inside; pass the semantic tokenizer the "
-            "model was trained with as --tokenizer DIR"
-        )
+    folder = tokenizer_folder(model, tokenizer)
     tok = load_tokenizer(folder, device)
     check_tokenizer(t2s.config, tok.config)
     return ARPair(t2s, tok)

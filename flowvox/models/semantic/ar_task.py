@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from flowvox.errors import FlowvoxError
 from flowvox.models.loading import stamp_family
-from flowvox.models.semantic.ar import TOKENIZER_DIR, ARTextToSemantic
+from flowvox.models.semantic.ar import ARTextToSemantic
 from flowvox.models.semantic.ar_config import AR_FAMILY, ARConfig
 from flowvox.models.semantic.ar_data import (
     ARBatch,
@@ -50,6 +50,7 @@ from flowvox.models.semantic.ar_data import (
 )
 from flowvox.models.semantic.ar_generate import check_tokenizer, generate_tokens_ar
 from flowvox.models.semantic.files import load_tokenizer
+from flowvox.models.semantic.t2s_folder import TOKENIZER_DIR
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
 

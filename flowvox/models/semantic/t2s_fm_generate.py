@@ -35,7 +35,8 @@ from flowvox.models.semantic.files import load_tokenizer
 from flowvox.models.semantic.model import SemanticTokenizer
 from flowvox.models.semantic.t2s_fm_config import T2SFlowConfig
 from flowvox.models.semantic.t2s_fm_data import read_text_lines
-from flowvox.models.semantic.t2s_fm_model import TOKENIZER_DIR, T2SFlow, load_t2s
+from flowvox.models.semantic.t2s_fm_model import T2SFlow, load_t2s
+from flowvox.models.semantic.t2s_folder import TOKENIZER_DIR, tokenizer_folder
 from flowvox.utils.atomic import atomic_write_text
 
 TOKENS_FILE = "tokens.jsonl"
@@ -111,12 +112,7 @@ def load_pair(
     """The T2S model of folder ``model`` and its tokenizer (``tokenizer``, else the folder's
     ``tokenizer/``), checked to belong together."""
     t2s = load_t2s(model, device)
-    folder = Path(tokenizer) if tokenizer is not None else Path(model) / TOKENIZER_DIR
-    if tokenizer is None and not folder.is_dir():
-        raise FlowvoxError(
-            f"{model}: no {TOKENIZER_DIR}/ folder inside; pass the semantic tokenizer the "
-            "model was trained with as --tokenizer DIR"
-        )
+    folder = tokenizer_folder(model, tokenizer)
     tok = load_tokenizer(folder, device)
     check_pair(t2s.config, tok.config, f"{folder}: ")
     return t2s, tok

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +34,11 @@ from torch import Tensor
 
 from flowvox.errors import FlowvoxError
 from flowvox.flow import DiffusersGuidance, guided_velocity, solve, time_grid
-from flowvox.models.loading import ModelFamily, PretrainedModel, load_model, save_model_dir
+from flowvox.models.loading import ModelFamily, PretrainedModel, load_model
 from flowvox.models.semantic.t2s_fm_config import T2S_FM_FAMILY, TEXT_NULL, T2SFlowConfig
 from flowvox.models.semantic.t2s_fm_network import T2SNetwork, TextContext
+from flowvox.models.semantic.t2s_folder import save_t2s_folder
 from flowvox.nn.masks import lengths_to_mask, pad_ids
-from flowvox.utils.atomic import atomic_folder
-
-TOKENIZER_DIR = "tokenizer"  # the frozen tokenizer's folder inside a T2S model folder
 
 
 @dataclass(frozen=True)
@@ -215,11 +212,7 @@ class T2SFlow(PretrainedModel):
     ) -> Path:
         """Write a new model folder stamped "t2s_fm" (atomically), with a copy of the
         ``tokenizer`` model folder inside it as ``tokenizer/`` when given."""
-        with atomic_folder(folder) as tmp:
-            save_model_dir(tmp, self, None, extra)
-            if tokenizer is not None:
-                shutil.copytree(tokenizer, tmp / TOKENIZER_DIR)
-        return Path(folder)
+        return save_t2s_folder(self, folder, tokenizer, extra)
 
     @classmethod
     def from_pretrained(

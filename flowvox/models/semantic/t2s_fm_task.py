@@ -55,7 +55,7 @@ from flowvox.models.semantic.t2s_fm_data import (
     read_texts,
     read_utterances,
 )
-from flowvox.models.semantic.t2s_fm_model import TOKENIZER_DIR, T2SFlow, drop_text
+from flowvox.models.semantic.t2s_fm_model import T2SFlow, drop_text
 from flowvox.models.semantic.t2s_fm_objective import (
     ObjectiveTerms,
     TrainingDraw,
@@ -64,6 +64,7 @@ from flowvox.models.semantic.t2s_fm_objective import (
     supervised_terms,
     text_only_terms,
 )
+from flowvox.models.semantic.t2s_folder import TOKENIZER_DIR
 from flowvox.nn.masks import lengths_to_mask
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
