@@ -28,6 +28,7 @@ from flowvox.audio.io import save_audio
 from flowvox.errors import FlowvoxError
 from flowvox.infer.bulk_source import BulkItem, pack_batches, read_bulk_source
 from flowvox.utils.atomic import atomic_write_text
+from flowvox.utils.json_files import append_jsonl
 
 MANIFEST_NAME = "manifest.jsonl"
 WAV_DIR = "wavs"
@@ -129,7 +130,7 @@ def generate_bulk(
     with _progress_bar(sum(frames.values()), progress) as bar:  # frames: an honest ETA
         for batch in batches:
             made = _run_batch(synth, batch, options, out, report)
-            _append_lines(manifest, made)
+            append_jsonl(manifest, made)
             report.made += len(made)
             report.audio_seconds += sum(record["duration"] for record in made)
             report.compute_seconds = time.perf_counter() - start
@@ -285,21 +286,6 @@ def _check_same_text(items: list[BulkItem], done: dict[str, str], manifest: Path
                 f"{item.origin}: id {item.id} is already in {manifest} with other text "
                 f"({done[item.id][:40]!r}); the source changed: use a new OUT_DIR"
             )
-
-
-def _append_lines(manifest: Path, records: list[dict[str, Any]]) -> None:
-    """Append the batch's lines with one write, flushed to disk."""
-    if not records:
-        return
-    payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _progress_bar(total_frames: int, enabled: bool):

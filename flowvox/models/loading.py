@@ -44,6 +44,7 @@ from flowvox.text.tokenizers import ByteTokenizer, CharTokenizer
 from flowvox.text.vocab import load_vocab
 from flowvox.utils.atomic import atomic_folder, check_new_folder
 from flowvox.utils.config import PresetConfig
+from flowvox.utils.json_files import read_json_object
 
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 FAMILY_KEY, FORMAT_KEY = "family", "format_version"
@@ -135,20 +136,10 @@ def upgrade_config(data: Mapping[str, Any], family: ModelFamily) -> dict[str, An
 
 def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
     """A folder's config.json as a dict; one-line ``FlowvoxError`` when missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise FlowvoxError(
-            f"{path} not found: a model directory needs {CONFIG_FILE} beside {WEIGHTS_FILE}"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FlowvoxError(
-            f"{path}: not a readable JSON file ({err}); re-export the model"
-        ) from err
-    if not isinstance(data, dict):
-        raise FlowvoxError(f"{path}: expected a JSON object holding the model config")
-    return data
+    return read_json_object(
+        path, f"a model directory needs {CONFIG_FILE} beside {WEIGHTS_FILE}",
+        fix="re-export the model", holding="the model config",
+    )  # fmt: skip
 
 
 def describe_folder(data: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ from flowvox.models.semantic.t2s_fm_data import read_text_lines
 from flowvox.models.semantic.t2s_fm_model import T2SFlow, load_t2s
 from flowvox.models.semantic.t2s_folder import TOKENIZER_DIR, tokenizer_folder
 from flowvox.utils.atomic import atomic_write_text
+from flowvox.utils.json_files import append_jsonl
 
 TOKENS_FILE = "tokens.jsonl"
 
@@ -195,7 +196,7 @@ def generate_tokens_file(
                      rate=tok.config.token_rate, seed=s, nfe=settings.nfe, cfg=cfg)
                 for (n, t), c, s in zip(batch, codes, seeds, strict=True)
             ]  # fmt: skip
-            _append_lines(path, records)
+            append_jsonl(path, records)
             made_codes += sum(len(c) for c in codes)
             bar.update(len(batch))
     seconds = time.perf_counter() - start
@@ -238,19 +239,6 @@ def _parse(line: str) -> dict | None:
         return record if ok and record["codes"] and "text" in record else None
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def _append_lines(path: Path, records: list[dict]) -> None:
-    """Append the batch's lines with one write, flushed to disk."""
-    payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _progress_bar(total: int, done: int, enabled: bool):

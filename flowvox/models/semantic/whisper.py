@@ -17,7 +17,6 @@ The decoder's ids are Whisper's BPE ids; tokenise text with Whisper's own tokeni
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from pathlib import Path
@@ -40,6 +39,7 @@ from flowvox.models.semantic.network import (
     whisper_features,
 )
 from flowvox.nn.state_dict import check_state_dict
+from flowvox.utils.json_files import read_json_object
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 WHISPER_DEFAULTS: dict[str, Any] = dict(  # transformers' WhisperConfig defaults
@@ -94,15 +94,7 @@ class WhisperEncoderDecoder(nn.Module):
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FlowvoxError(f"{path} not found: a Whisper folder needs its config.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FlowvoxError(f"{path}: not a readable JSON file ({err})") from err
-    if not isinstance(data, dict):
-        raise FlowvoxError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, "a Whisper folder needs its config.json")
 
 
 def whisper_config(path: Path, data: dict[str, Any]) -> SemanticConfig:

@@ -15,7 +15,6 @@ configs that do not fit are one-line ``FlowvoxError``s.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from pathlib import Path
@@ -31,6 +30,7 @@ from flowvox.errors import FlowvoxError
 from flowvox.models.tta.vae import MelVAE
 from flowvox.models.tta.vae_config import MelVAEConfig
 from flowvox.nn.state_dict import check_state_dict
+from flowvox.utils.json_files import read_json_object
 from flowvox.vocoders.hifigan import HiFiGAN, HiFiGANConfig
 
 VAE_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
@@ -46,15 +46,7 @@ _VOCODER_RENAMES = {".weight_g": ".parametrizations.weight.original0",
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FlowvoxError(f"{path} not found: a released folder needs its config.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FlowvoxError(f"{path}: not a readable JSON file ({err})") from err
-    if not isinstance(data, dict):
-        raise FlowvoxError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, "a released folder needs its config.json")
 
 
 def _read_weights(folder: Path, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
