@@ -6,6 +6,7 @@ fields of :class:`LatentFlowConfig` at its top level.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -83,6 +84,12 @@ class LatentFlowConfig(PresetConfig):
     beta_end: float = 0.02
     # the VAE's latent scaling (latents are multiplied by it before the flow sees them)
     scaling_factor: float = 1.0
+    # "global": the flow sees the scaled latents z as they are (LAFMA). "per_bin": it sees
+    # (z - latent_mean) / latent_std per (channel, latent freq bin), the statistics of the
+    # training latents (channel-major lists of C·F numbers; the task measures them).
+    latent_norm: Literal["global", "per_bin"] = "global"
+    latent_mean: list[float] | None = None
+    latent_std: list[float] | None = None
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> FlowvoxError:
@@ -117,6 +124,26 @@ class LatentFlowConfig(PresetConfig):
             raise bad("beta_start", "needs 0 < beta_start <= beta_end < 1")
         if not self.scaling_factor > 0:
             raise bad("scaling_factor", "must be > 0")
+        self._check_latent_statistics(bad)
+
+    def _check_latent_statistics(self, bad) -> None:
+        """latent_mean / latent_std: both None, or C·F finite numbers (std > 0)."""
+        n = self.latent_channels * self.latent_freq
+        for key in ("latent_mean", "latent_std"):
+            values = getattr(self, key)
+            if values is None:
+                continue
+            if len(values) != n or not all(math.isfinite(v) for v in values):
+                raise bad(key, f"must be {n} finite numbers (latent_channels · latent_freq)")
+        if self.latent_std is not None and min(self.latent_std) <= 0:
+            raise bad("latent_std", "every entry must be > 0")
+        if (self.latent_mean is None) != (self.latent_std is None):
+            raise bad("latent_mean", "latent_mean and latent_std come together")
+
+    @property
+    def has_latent_statistics(self) -> bool:
+        """Whether ``latent_norm`` "per_bin" has its measured statistics."""
+        return self.latent_mean is not None
 
     @property
     def patch_dim(self) -> int:

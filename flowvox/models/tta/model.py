@@ -6,6 +6,10 @@ the empty caption "" with p = ``cfg_drop_prob``:
   diffusion: k ~ U{0 .. K-1}, x_k = sqrt(ᾱ_k) x_1 + sqrt(1 - ᾱ_k) ε, loss = |ε̂(x_k, k, c) - ε|²
 both averaged over the valid latent frames (``flow_matching_loss``).
 
+The flow models ``normalize(latents)``: the scaled latents themselves (``latent_norm``
+"global", LAFMA) or standardised per (channel, freq bin) ("per_bin"); ``sample`` returns
+scaled latents either way.
+
 Sampling (``sample``), guidance u = u_u + w (u_c - u_u) (``DiffusersGuidance``; w = 1 off,
 LAFMA w = 3), conditional and unconditional rows as one doubled batch:
   flow:      Euler from t = 0 to 1 on a uniform grid of ``steps`` steps.
@@ -95,6 +99,22 @@ def diffusion_alphas_cumprod(config: LatentFlowConfig) -> Tensor:
     return torch.cumprod(1 - betas, dim=0)
 
 
+def latent_statistics(config: LatentFlowConfig) -> tuple[Tensor, Tensor]:
+    """The per-bin mean and std (1, C, 1, F) of ``latent_norm`` "per_bin"; 0 and 1 for
+    "global" (the flow sees the scaled latents unchanged)."""
+    c, f = config.latent_channels, config.latent_freq
+    if config.latent_norm == "global":
+        return torch.zeros(1, c, 1, f), torch.ones(1, c, 1, f)
+    if not config.has_latent_statistics:
+        raise FlowvoxError(
+            "tta config latent_norm 'per_bin' has no latent_mean / latent_std; the training "
+            "task measures them from the data (or set latent_norm: global)"
+        )
+    mean = torch.tensor(config.latent_mean, dtype=torch.float32).reshape(1, c, 1, f)
+    std = torch.tensor(config.latent_std, dtype=torch.float32).reshape(1, c, 1, f)
+    return mean, std
+
+
 class LatentFlow(PretrainedModel):
     """Caption -> latent generator; see the module docstring."""
 
@@ -114,6 +134,17 @@ class LatentFlow(PretrainedModel):
             )
         alphas = diffusion_alphas_cumprod(config).float()
         self.register_buffer("alphas_cumprod", alphas, persistent=False)  # (K,)
+        mean, std = latent_statistics(config)  # (1, C, 1, F) each, from the config
+        self.register_buffer("latent_mean", mean, persistent=False)
+        self.register_buffer("latent_std", std, persistent=False)
+
+    def normalize(self, latents: Tensor) -> Tensor:
+        """Scaled VAE latents (b, C, T, F) -> what the flow models (``latent_norm``)."""
+        return (latents - self.latent_mean.to(latents)) / self.latent_std.to(latents)
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        """The inverse of ``normalize``: flow samples (b, C, T, F) -> scaled VAE latents."""
+        return x * self.latent_std.to(x) + self.latent_mean.to(x)
 
     def _apply(self, fn, recurse: bool = True):
         """``.to(device)``, ``.double()`` and the like move the frozen T5 too (it sits outside
@@ -173,6 +204,7 @@ class LatentFlow(PretrainedModel):
         frame_mask = lengths_to_mask(lengths.to(latents.device), latents.shape[2])  # (b, t)
         ids, mask = drop_captions(caption_ids, caption_mask, draw.drop, self.empty_ids)
         caption = self.encode_caption(ids.to(latents.device), mask.to(latents.device))
+        latents = self.normalize(latents)
         if self.config.objective == "flow":
             path = RectifiedPath().sample(draw.noise, latents, draw.time.to(latents.dtype))
             x, target = path.x_t, path.u_t  # u = x_1 - x_0
@@ -238,7 +270,7 @@ class LatentFlow(PretrainedModel):
             x, nfe = result.x, result.nfe
         else:
             x, nfe = self._ddim(guided, x, steps)
-        x = x.masked_fill(~frame_mask[:, None, :, None], 0.0)
+        x = self.denormalize(x).masked_fill(~frame_mask[:, None, :, None], 0.0)
         return LatentSample(latents=x, lengths=lengths.to(device), nfe=nfe)
 
     def _ddim(self, eps_fn, x: Tensor, steps: int) -> tuple[Tensor, int]:

@@ -30,6 +30,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ class LatentDataConfig:
     vocab: str | None = None  # vocab file for tokenizer "char" (None: <prepared>/vocab.txt)
     min_item_frames: int = 1
     max_item_frames: int | None = None
+    # model.latent_norm "per_bin": measure the per-bin mean / std on this many clips of the
+    # split (evenly spaced; all when fewer), posterior means of the VAE
+    norm_clips: int = 256
     media_index: int = 0  # the media caption and length: this item of ``split``
 
 
@@ -263,9 +267,13 @@ class LatentFlowTask(TrainTask):
             model_config = model_config.replace(
                 scaling_factor=float(self.vae.config.scaling_factor)
             )
-        self.model_config = model_config
-        config.model = model_config.to_dict()  # what checkpoints and export store
         self.ratio = self.vae.config.downsample_factor if self.vae else LATENT_FRAME_RATIO
+        self.model_config = model_config
+        if model_config.latent_norm == "per_bin" and not model_config.has_latent_statistics:
+            mean, std = self._measure_latent_statistics(data.norm_clips)
+            model_config = model_config.replace(latent_mean=mean, latent_std=std)
+            self.model_config = model_config
+        config.model = model_config.to_dict()  # what checkpoints and export store
         self.collate = LatentCollate(
             self.tokenizer.encode, model_config.max_caption_tokens, self.ratio
         )
@@ -276,7 +284,9 @@ class LatentFlowTask(TrainTask):
             modules["vae"] = self.vae
         return modules
 
-    def _dataset(self) -> torch.utils.data.Dataset:
+    @cached_property
+    def dataset(self) -> torch.utils.data.Dataset:
+        """The split's items (read on first use: export needs none of them)."""
         data = self.config.data
         if self.vae is None:
             return LatentFolder(self.prepared, data.split, self.model_config)
@@ -286,9 +296,38 @@ class LatentFlowTask(TrainTask):
             return _CachedLatentItems(mels, self.vae, self.model_config.scaling_factor)
         return _MelItems(mels)
 
+    def _measure_latent_statistics(self, clips: int) -> tuple[list[float], list[float]]:
+        """Mean and std per (channel, freq bin) over every frame of ``clips`` evenly spaced
+        training clips (posterior means · scaling), channel-major, rounded to 5 decimals
+        so that a resumed run measures the same numbers."""
+        n = len(self.dataset)
+        if clips < 1 or n == 0:
+            raise FlowvoxError(f"data.norm_clips={clips}: per_bin needs at least 1 clip")
+        picks = np.unique(np.linspace(0, n - 1, min(clips, n)).round().astype(int))
+        frames = []  # (t, c, f) per clip
+        for index in picks.tolist():
+            item = self.dataset[index]
+            latent = item.latent if item.latent is not None else self._encode_mean(item.mel)
+            frames.append(latent.permute(1, 0, 2).double())
+        z = torch.cat(frames)  # (sum t, c, f)
+        mean, std = z.mean(0), z.std(0, unbiased=False).clamp_min(1e-4)  # (c, f)
+        return (
+            [round(float(v), 5) for v in mean.flatten()],
+            [round(float(v), 5) for v in std.flatten()],
+        )
+
+    def _encode_mean(self, mel: Tensor) -> Tensor:
+        """A mel (n, m) -> its scaled posterior-mean latent (c, t, f), padded as the collate
+        pads it."""
+        n = math.ceil(mel.shape[0] / self.ratio) * self.ratio
+        mel = F.pad(mel, (0, 0, 0, n - mel.shape[0]))
+        with torch.no_grad():
+            mean = self.vae.encode(mel[None]).mean[0]  # (c, t, f)
+        return mean * self.model_config.scaling_factor
+
     def train_data(self) -> TrainData:
         data = self.config.data
-        dataset = self._dataset()
+        dataset = self.dataset
         lengths = getattr(dataset, "lengths", None) or [
             math.ceil(n / self.ratio) for n in dataset.mels.lengths
         ]
@@ -329,7 +368,7 @@ class LatentFlowTask(TrainTask):
         model: LatentFlow = modules[self.export_module]
         device = next(model.parameters()).device
         data, media = self.config.data, self.config.media
-        item = self._dataset()[data.media_index]
+        item = self.dataset[data.media_index]
         frames = (
             item.latent.shape[1]
             if item.latent is not None

@@ -70,6 +70,28 @@ def test_batches_hold_padded_latents_and_byte_captions(latents_dir):
     assert torch.isfinite(out.loss) and out.frames == 13
 
 
+
+def test_per_bin_statistics_are_measured_on_the_training_latents(latents_dir, tmp_path):
+    """model.latent_norm per_bin: the task measures mean / std per (channel, freq bin) over
+    every frame of the split (data.norm_clips of them), stores them in the run's model
+    section, and the exported model carries them."""
+    task = build_task(latents_dir)
+    z = torch.cat([task.dataset[i].latent.permute(1, 0, 2) for i in range(len(CAPTIONS))])
+    run = run_dict(latents_dir, tmp_path / "run", max_steps=2)
+    run["model"]["latent_norm"] = "per_bin"
+    result = Trainer(run_config_from_dict(run)).fit()
+    loaded = LatentFlow.from_pretrained(result.export_dir)
+    mean = torch.tensor(loaded.config.latent_mean).reshape(8, 16)
+    std = torch.tensor(loaded.config.latent_std).reshape(8, 16)
+    assert torch.allclose(mean, z.mean(0).double().float(), atol=1e-5)
+    assert torch.allclose(std, z.std(0, unbiased=False), atol=1e-5)
+    two = build_task(latents_dir, norm_clips=2)  # evenly spaced: the first and the last
+    two.config.model["latent_norm"] = "per_bin"
+    task2 = LatentFlowTask(two.config)
+    ends = torch.cat([task2.dataset[i].latent.permute(1, 0, 2) for i in (0, 5)])
+    want = ends.mean(0).flatten()
+    assert torch.allclose(torch.tensor(task2.model_config.latent_mean), want, atol=1e-5)
+
 def test_training_runs_exports_and_loads(latents_dir, tmp_path):
     result = Trainer(
         run_config_from_dict(run_dict(latents_dir, tmp_path / "run", max_steps=6))
@@ -152,7 +174,7 @@ def test_mels_and_a_vae_folder_train_end_to_end(tmp_path, cache):
     batch = next(iter(trainer.loader))
     if cache:
         assert batch.mels is None and batch.latents.shape[1:] == (8, batch.latents.shape[2], 16)
-        dataset = trainer.task._dataset()
+        dataset = trainer.task.dataset
         item = dataset[0]
         mel = dataset.mels[0].mel
         mel = torch.nn.functional.pad(mel, (0, 0, 0, -mel.shape[0] % 4))
