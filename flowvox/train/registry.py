@@ -18,6 +18,7 @@ TASKS = MappingProxyType(
         "aligned_tts": "flowvox.models.aligned.task:AlignedTTSTask",
         "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
         "infill_tts": "flowvox.models.infill.task:InfillTTSTask",
+        "s2a": "flowvox.models.semantic.s2a_task:S2ATask",
         "semantic": "flowvox.models.semantic.task:SemanticTask",
         "t2s_ar": "flowvox.models.semantic.ar_task:ARTask",
         "t2s_fm": "flowvox.models.semantic.t2s_fm_task:T2SFlowTask",

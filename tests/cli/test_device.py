@@ -42,6 +42,17 @@ DEVICE_VERBS = {
         "--model",
         "{tmp}/model",
     ],
+    "semantic speak": [
+        "semantic",
+        "speak",
+        "Hello.",
+        "-o",
+        "{tmp}/out.wav",
+        "--t2s",
+        "{tmp}/model",
+        "--s2a",
+        "{tmp}/model",
+    ],
 }
 # (device, CUDA present, GPU count, words the message holds)
 MISTAKES = {

@@ -1,5 +1,7 @@
-"""Folders of the two text-to-semantic families (``t2s_fm``, ``t2s_ar``): the model folder
-with a copy of the frozen semantic tokenizer it generates codes for, as ``tokenizer/``."""
+"""Folders of the text-to-semantic families (``t2s_fm``, ``t2s_ar``) and of the
+semantic-to-acoustic model (``s2a``): the model folder with a copy of the frozen semantic
+tokenizer whose codes it writes or reads, as ``tokenizer/``; ``t2s_family`` reads a
+folder's stamp."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from flowvox.errors import FlowvoxError
-from flowvox.models.loading import save_model_dir
+from flowvox.models.loading import CONFIG_FILE, FAMILY_KEY, read_config_json, save_model_dir
 from flowvox.utils.atomic import atomic_folder
 
 TOKENIZER_DIR = "tokenizer"  # the frozen tokenizer's folder inside a T2S model folder
@@ -43,3 +45,16 @@ def tokenizer_folder(model: str | os.PathLike, tokenizer: str | os.PathLike | No
             "model was trained with as --tokenizer DIR"
         )
     return folder
+
+
+def t2s_family(model: str | os.PathLike) -> str | None:
+    """The family stamp of the model folder ``model`` ("t2s_fm", "t2s_ar", another), or
+    None when it has no readable stamp (its loader then names the problem)."""
+    path = Path(model) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        family = read_config_json(path).get(FAMILY_KEY)
+    except FlowvoxError:
+        return None
+    return family if isinstance(family, str) else None
