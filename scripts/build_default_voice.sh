@@ -15,6 +15,7 @@ set -euo pipefail
 
 FLOWVOX=${FLOWVOX:-.venv/bin/flowvox}
 WORK=${WORK:-runs/default-voice}
+mkdir -p "$WORK"  # the verbs refuse outputs in a missing folder
 CORPUS_SIZE=${CORPUS_SIZE:---hours 2.5}      # or e.g. "--utterances 200"
 VOICES=${VOICES:-flite:kal16 flite:awb flite:rms flite:slt festival:kal_diphone \
 festival:ked_diphone festival:cmu_us_slt_arctic_hts}

@@ -22,6 +22,7 @@ set -euo pipefail
 FLOWVOX=${FLOWVOX:-.venv/bin/flowvox}
 PYTHON=${PYTHON:-$(dirname "$FLOWVOX")/python}
 WORK=${WORK:-runs/sound-model}
+mkdir -p "$WORK"  # the verbs refuse outputs in a missing folder
 CLIPS=${CLIPS:-2000}                             # captioned clips of CLIP_SECONDS each
 CLIP_SECONDS=${CLIP_SECONDS:-10.24}              # 1024 mel frames
 CORPUS_SEED=${CORPUS_SEED:-0}

@@ -5,6 +5,7 @@ Waveforms here are mono float32 numpy arrays of shape (n,), samples in [-1, 1].
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,8 +64,10 @@ def save_audio(
     """Write a mono waveform atomically (temporary name, then rename); format from suffix."""
     check_finite(wav, str(path))
     clipped = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
+    encoded = io.BytesIO()  # encoded first: a failed write is an OSError with its errno
+    sf.write(encoded, clipped, sample_rate, subtype=subtype, format=Path(path).suffix[1:])
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), clipped, sample_rate, subtype=subtype)
+        tmp.write_bytes(encoded.getbuffer())
 
 
 def check_finite(wav: np.ndarray, name: str) -> None:

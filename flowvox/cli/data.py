@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from flowvox.utils.atomic import check_output_folder
+
 EXAMPLES_CORPUS = """examples:
   flowvox corpus voices
   flowvox corpus build corpus/ --utterances 200
@@ -127,6 +129,7 @@ def add_prepare_parser(verbs: argparse._SubParsersAction, formatter_class: type)
 def run_corpus_build(args: argparse.Namespace) -> None:
     from flowvox.data.corpus import CorpusConfig, build_corpus
 
+    check_output_folder(args.out_dir)
     config = CorpusConfig(
         out_dir=args.out_dir,
         voices=args.voices,
@@ -144,6 +147,7 @@ def run_corpus_build(args: argparse.Namespace) -> None:
 def run_corpus_sounds(args: argparse.Namespace) -> int | None:
     from flowvox.data.sounds import SoundCorpusConfig, build_sound_corpus
 
+    check_output_folder(args.out_dir)
     config = SoundCorpusConfig(
         out_dir=args.out_dir,
         clips=args.clips,
@@ -165,6 +169,7 @@ def run_corpus_voices(args: argparse.Namespace) -> None:
 def run_prepare(args: argparse.Namespace) -> None:
     from flowvox.data import prepare_dataset
 
+    check_output_folder(args.out_dir)
     report = prepare_dataset(
         args.source, args.out_dir, mel_preset=args.mel_preset, workers=args.workers
     )

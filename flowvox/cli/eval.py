@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from flowvox.cli.options import add_device_option, add_progress_option
+from flowvox.utils.atomic import check_output_file, check_output_folder
 
 EXAMPLES_RUN = """MANIFEST: JSONL, one utterance per line: "text", and optionally "id", "ref_audio",
 "ref_text" (the voice prompt) and "audio" (the ground-truth recording); make the standard
@@ -172,6 +173,7 @@ def add_eval_parser(verbs: argparse._SubParsersAction, formatter_class: type) ->
 def run_sound_eval_cli(args: argparse.Namespace) -> None:
     from flowvox.eval.sound.run import evaluate_sound_model
 
+    check_output_folder(args.out_dir)
     report = evaluate_sound_model(
         args.model, args.manifest, args.out_dir, args.steps, args.cfg, args.splits,
         args.limit, args.seed, args.batch_size, args.device, args.copy,
@@ -186,6 +188,7 @@ def run_eval_cli(args: argparse.Namespace) -> None:
 
     if args.workers < 0:
         raise FlowvoxError(f"--workers {args.workers}: give 0 or more")
+    check_output_folder(args.out_dir)
     if args.audio_dir is not None and (args.vocoder or args.nfe or args.cfg is not None):
         raise FlowvoxError(
             "--vocoder, --nfe and --cfg need --model; --audio-dir is judged as it is"
@@ -217,6 +220,7 @@ def run_eval_cli(args: argparse.Namespace) -> None:
 def run_testset_cli(args: argparse.Namespace) -> None:
     from flowvox.eval.testset import EvalSetConfig, build_testset
 
+    check_output_file(args.out)
     report = build_testset(
         EvalSetConfig(
             corpus=args.corpus,

@@ -5,9 +5,9 @@ Each verb group has its module in ``flowvox.cli`` (``synthesis``: speak, generat
 ``bench``, ``pack``, ``convert``, ``vocode``, ``eval``, ``sound``, ``semantic``,
 ``serve``); a verb
 parses its flags and calls one library function. User mistakes (``FlowvoxError``; a
-``--device`` this machine lacks, checked here for every verb) print one line to stderr and
-exit with status 2; a bulk verb whose items partly failed exits with 1; Ctrl-C exits with
-130.
+``--device`` this machine lacks, checked here for every verb) and a full disk print one line
+to stderr and exit with status 2; a bulk verb whose items partly failed exits with 1; Ctrl-C
+exits with 130.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from flowvox.cli.bench import add_bench_parser
 from flowvox.cli.convert import add_convert_parser
 from flowvox.cli.data import add_corpus_parser, add_prepare_parser
 from flowvox.cli.eval import add_eval_parser
-from flowvox.cli.help import HelpFormatter
+from flowvox.cli.help import HelpFormatter, Parser
 from flowvox.cli.options import check_device_option
 from flowvox.cli.pack import add_pack_parser
 from flowvox.cli.score_reflow import add_reflow_parser, add_score_parser
@@ -35,10 +35,11 @@ from flowvox.cli.synthesis import add_generate_parser, add_speak_parser, add_voi
 from flowvox.cli.train import add_export_parser, add_train_parser
 from flowvox.cli.vocode import add_vocode_parser
 from flowvox.errors import FlowvoxError
+from flowvox.utils.atomic import disk_full_reason
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="flowvox",
         description="flowvox: flow-matching speech generation. Each verb has its own --help.",
     )
@@ -101,6 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = args.run(args)  # None: success; a verb may return 1 for partial failure
     except FlowvoxError as err:
         print(f"flowvox: error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if (reason := disk_full_reason(err)) is None:
+            raise
+        print(
+            f"flowvox: error: {reason} ({_one_line(str(err))}); free some space or write "
+            "elsewhere (finished files are kept; run again to continue)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from flowvox.cli.options import add_device_option, add_progress_option
+from flowvox.utils.atomic import check_output_file, check_output_folder
 
 EXAMPLES_SCORE = """DATA: a prepared folder (its --split is scored, mels from its cache), a .jsonl
 manifest, or a corpus folder with manifest.jsonl (mels computed from the audio).
@@ -128,6 +129,7 @@ def add_reflow_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
 def run_score(args: argparse.Namespace) -> None:
     from flowvox.eval.likelihood import score_utterances
 
+    check_output_file(args.out)
     scores = score_utterances(
         args.model,
         args.data,
@@ -149,6 +151,7 @@ def run_score(args: argparse.Namespace) -> None:
 def run_reflow_pairs(args: argparse.Namespace) -> None:
     from flowvox.models.aligned.reflow import make_reflow_pairs
 
+    check_output_folder(args.out_dir)
     report = make_reflow_pairs(
         args.model,
         args.prepared,

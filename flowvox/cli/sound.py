@@ -8,6 +8,7 @@ import sys
 
 from flowvox.cli.options import add_device_option, add_threads_option, set_threads
 from flowvox.errors import FlowvoxError
+from flowvox.utils.atomic import check_output_file, check_output_folder
 
 EXAMPLES_SOUND = """A sound model is a folder: a latent flow model (model.safetensors + config.json)
 with its mel VAE in vae/ and a vocoder for the VAE's mel in vocoder/ (else Griffin-Lim).
@@ -70,10 +71,12 @@ def run_sound(args: argparse.Namespace) -> None:
     if args.captions is not None:
         if args.caption is not None or args.output is not None:
             raise FlowvoxError("--captions FILE OUT_DIR makes its own files; drop CAPTION and -o")
+        check_output_folder(args.captions[1])
         report = sounds_to_folder(*args.captions, batch_size=args.batch_size, **sampling)
     else:
         if args.caption is None or args.output is None:
             raise FlowvoxError("give CAPTION and -o OUT.wav (or --captions FILE OUT_DIR)")
+        check_output_file(args.output)
         caption = args.caption
         if caption == "-":
             try:

@@ -16,6 +16,7 @@ from flowvox.cli.options import (
     set_threads,
 )
 from flowvox.errors import FlowvoxError
+from flowvox.utils.atomic import check_output_file, check_output_folder
 
 EXAMPLES_SPEAK = """examples:
   flowvox speak "Hello there." -o hello.wav --model runs/infill-tiny/model
@@ -207,6 +208,7 @@ def synthesis_overrides(args: argparse.Namespace) -> dict:
 def run_speak(args: argparse.Namespace) -> None:
     from flowvox.infer.files import speak_to_file
 
+    check_output_file(args.output)
     text = args.text
     if text == "-":
         try:
@@ -232,6 +234,7 @@ def run_generate(args: argparse.Namespace) -> int:
     """Exit status 1 when some lines failed (they are listed; a rerun retries them)."""
     from flowvox.infer.files import generate_to_folder
 
+    check_output_folder(args.out_dir)
     report = generate_to_folder(
         args.source,
         args.out_dir,

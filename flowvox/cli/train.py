@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from flowvox.utils.atomic import check_output_folder
+
 EXAMPLES_TRAIN = """a run file (YAML) names the task, the output folder and the options
 (see configs/ for complete ones: infill-tiny.yaml, vocoder-tiny.yaml, ...):
 
@@ -108,4 +110,5 @@ def run_train(args: argparse.Namespace) -> None:
 def run_export(args: argparse.Namespace) -> None:
     from flowvox.train import export_checkpoint
 
+    check_output_folder(args.out_dir)
     print(f"wrote {export_checkpoint(args.checkpoint, args.out_dir)}")

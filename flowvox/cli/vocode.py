@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from flowvox.cli.options import add_device_option, add_progress_option
+from flowvox.utils.atomic import check_output_folder
 
 EXAMPLES = """Each input is loaded at the vocoder's sample rate, turned into the vocoder's own
 log-mel and vocoded back; OUT_DIR gets <id>.wav per input (manifest lines by their "id",
@@ -52,6 +53,7 @@ def run_vocode(args: argparse.Namespace) -> None:
     from flowvox.vocoders.griffin_lim import griffin_lim_vocoder
     from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES
 
+    check_output_folder(args.out)
     sources = copy_sources(args.inputs)  # every input checked before anything is written
     if args.vocoder.lower() in GRIFFIN_LIM_NAMES:
         vocoder = griffin_lim_vocoder(get_mel_preset(args.mel)).to(args.device)

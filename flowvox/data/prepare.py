@@ -71,6 +71,8 @@ def prepare_dataset(
     started = time.perf_counter()
     config = get_mel_preset(mel_preset) if isinstance(mel_preset, str) else mel_preset
     located = locate_entries(source)
+    if not located:
+        raise FlowvoxError(f"{source}: lists no utterances; give a dataset with some")
     _check_split_names(located)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

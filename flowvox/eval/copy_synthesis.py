@@ -101,7 +101,6 @@ def copy_synthesize(
     """Write ``vocoder(mel(audio))`` of every source as ``out_dir/<id>.wav`` (see the module
     docstring); ``vocoder`` is a flowvox vocoder module (``resolve_vocoder`` makes one)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     mel_config = vocoder_mel(vocoder)
     front_end = MelSpectrogram(mel_config)  # on the CPU; vocode_mels moves the mel
     todo = [s for s in sources if not (out / f"{s.id}.wav").is_file()]
@@ -112,6 +111,7 @@ def copy_synthesize(
         mel = front_end(torch.from_numpy(clip.wav)).T  # (n, f)
         generated = vocode_mels(vocoder, [mel])[0]  # (s',) on the vocoder's device and dtype
         report.compute_seconds += time.perf_counter() - start
+        out.mkdir(parents=True, exist_ok=True)  # once an input has read: none left empty
         save_audio(out / f"{source.id}.wav", generated, mel_config.sample_rate)
         report.written += 1
         report.audio_seconds += clip.duration

@@ -27,6 +27,7 @@ from flowvox.audio.io import load_audio, save_audio
 from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.infer.model_dir import SAMPLING_FILE, VOICES_FILE, Prompt, sampling_defaults
+from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.synthesizer import Synthesizer
 from flowvox.models.loading import CONFIG_FILE, ModelFamily, read_config_json, upgrade_config
 from flowvox.utils.atomic import atomic_folder, check_new_folder
@@ -140,6 +141,8 @@ def pack_model(
         default = next(iter(voices))
     if default is not None and default not in voices:
         raise FlowvoxError(f"--default {default!r} is not among the voices {sorted(voices)}")
+    if sampling:
+        SynthesisOptions(**sampling)  # a bad value fails now, not in the packed folder
 
     synth = Synthesizer.from_pretrained(src, vocoder or "griffin-lim")  # checks model + pairing
     with atomic_folder(out, "packing") as tmp:

@@ -17,17 +17,22 @@ weights) and ``config.json``.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import pickle
 import random
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from flowvox.errors import FlowvoxError
@@ -35,6 +40,7 @@ from flowvox.train.config import run_config_from_dict
 from flowvox.train.registry import resolve_task
 from flowvox.utils.config import load_config_json, save_config_json
 
+LOG = logging.getLogger("flowvox.train")
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -88,8 +94,20 @@ def save_tensors(
     save_file(plain, str(path), metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
+def save_torch(path: Path, data: Any) -> None:
+    """A ``.pt`` file of tensors and plain values, serialised in memory first: a failed
+    write is an ``OSError`` with its errno (torch's own writer reports a bare position)."""
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    path.write_bytes(buffer.getbuffer())
+
+
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
+    """A safetensors file; a missing, cut-short or foreign file is a ``FlowvoxError``."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise FlowvoxError(f"{path}: not a readable safetensors file ({err})") from None
 
 
 def save_json(path: Path, data: dict) -> None:
@@ -97,12 +115,74 @@ def save_json(path: Path, data: dict) -> None:
 
 
 def load_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON object; a missing, cut-short or foreign file is a ``FlowvoxError``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise FlowvoxError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(data, dict):
+        raise FlowvoxError(f"{path}: not a JSON object")
+    return data
 
 
 def load_torch(path: Path) -> Any:
-    """A ``.pt`` file of tensors and plain values (no arbitrary objects are unpickled)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A ``.pt`` file of tensors and plain values (no arbitrary objects are unpickled); a
+    missing, cut-short or foreign file is a ``FlowvoxError``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise FlowvoxError(f"{path}: not a readable tensor file ({reason})") from None
+
+
+@dataclass
+class CheckpointFiles:
+    """Everything in a checkpoint folder that resuming applies, read before any is applied."""
+
+    folder: Path
+    state: dict[str, Any]  # state.json
+    config: dict[str, Any]  # config.json
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]  # {group: optimiser state}
+    rng: dict[str, Any]  # this process's capture_rng
+
+
+def read_checkpoint(folder: Path, rank: int = 0) -> CheckpointFiles:
+    """The files of ``folder`` for process ``rank``; one that is missing, cut short or not
+    what it should be is a ``FlowvoxError`` naming it."""
+    return CheckpointFiles(
+        folder=folder,
+        state=load_json(folder / "state.json"),
+        config=load_json(folder / "config.json"),
+        model=load_tensors(folder / "model.safetensors"),
+        ema=load_tensors(folder / "ema.safetensors"),
+        optimizer=load_torch(folder / "optimizer.pt"),
+        rng=load_torch(folder / f"rng-{rank}.pt"),
+    )
+
+
+def read_newest_checkpoint(
+    folders: list[Path], rank: int = 0, warn: bool = True
+) -> CheckpointFiles:
+    """The newest of ``folders`` (oldest first, as ``list_checkpoints``) that reads whole.
+    A newer one that does not (a disk filled or a copy cut short) is passed over with a
+    warning naming it and the one used instead, never silently; none readable is a
+    ``FlowvoxError``."""
+    unreadable: list[tuple[Path, FlowvoxError]] = []
+    for folder in reversed(folders):
+        try:
+            found = read_checkpoint(folder, rank)
+        except FlowvoxError as err:
+            unreadable.append((folder, err))
+            continue
+        for bad, err in unreadable if warn else ():
+            LOG.warning(
+                "checkpoint %s cannot be read (%s); resuming from %s instead", bad, err, folder,
+            )  # fmt: skip
+        return found
+    bad, err = unreadable[0]
+    raise FlowvoxError(f"no checkpoint in {bad.parent} can be read; the newest: {err}")
 
 
 def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -143,10 +223,14 @@ def write_model_dir(
     """Write ``model.safetensors`` + ``config.json`` (+ ``extra_files(folder)``) atomically."""
     out_dir = Path(out_dir)
     tmp = temporary_dir(out_dir.parent, out_dir.name)
-    save_tensors(tmp / "model.safetensors", tensors, metadata)
-    save_config_json(config, tmp / "config.json")
-    if extra_files is not None:
-        extra_files(tmp)
+    try:
+        save_tensors(tmp / "model.safetensors", tensors, metadata)
+        save_config_json(config, tmp / "config.json")
+        if extra_files is not None:
+            extra_files(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # frees what it held (a full disk, say)
+        raise
     publish_dir(tmp, out_dir)
     return out_dir
 

@@ -6,7 +6,7 @@ For each loss the task's step yields: check it is finite on every process, backp
 and after the last micro-batch clip the group's gradients, set its lr from the schedule,
 step its AdamW and, for the exported module's group, the EMA. A checkpoint folder is
 written every ``checkpoint_every`` steps and at the end; ``resume=True`` continues from the
-newest one exactly (weights, EMA, optimisers, batch position, every RNG). The run ends by
+newest readable one exactly (weights, EMA, optimisers, batch position, every RNG). The run ends by
 exporting ``OUT/model/`` (EMA weights + config.json).
 
 Launch: ``python script.py`` (one process), ``torchrun --nproc_per_node N ...`` or
@@ -135,7 +135,7 @@ class Trainer:
                 "choose another out_dir"
             )
         if resume:
-            self.load_checkpoint(existing[-1])
+            self.load_checkpoint(existing)
 
     def _build_data(self, rank: int, world: int) -> tuple[FrameBudgetBatchSampler, DataLoader]:
         cfg = self.cfg
@@ -358,7 +358,7 @@ class Trainer:
             ckpt.temporary_dir(self.checkpoint_root, name)
         self.acc.wait_for_everyone()
         rng = ckpt.capture_rng({"task": self.generator, "device": self.device_generator})
-        torch.save(rng, tmp / f"rng-{self.acc.process_index}.pt")
+        ckpt.save_torch(tmp / f"rng-{self.acc.process_index}.pt", rng)
         container, options = self._state_container(), StateDictOptions(True, True)
         model_state = get_model_state_dict(container, options=options)  # collective (FSDP)
         optim_state = {
@@ -369,7 +369,7 @@ class Trainer:
         if self.main:
             ckpt.save_tensors(tmp / "model.safetensors", model_state)
             ckpt.save_tensors(tmp / "ema.safetensors", ema_state)
-            torch.save(optim_state, tmp / "optimizer.pt")
+            ckpt.save_torch(tmp / "optimizer.pt", optim_state)
             ckpt.save_json(tmp / "state.json", self._progress_state())
             ckpt.save_json(tmp / "config.json", run_config_to_dict(self.run))
         self.acc.wait_for_everyone()
@@ -392,15 +392,17 @@ class Trainer:
             "sampler": self.sampler.state_dict(consumed=self.position),
         }
 
-    def load_checkpoint(self, folder: Path) -> None:
-        """Continue from ``folder`` (written by ``save_checkpoint`` with the same set-up)."""
+    def load_checkpoint(self, folders: list[Path]) -> None:
+        """Continue from the newest readable of ``folders`` (oldest first; written by
+        ``save_checkpoint`` with the same set-up): see ``ckpt.read_newest_checkpoint``."""
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,
             set_model_state_dict,
             set_optimizer_state_dict,
         )
 
-        state = ckpt.load_json(folder / "state.json")
+        saved = ckpt.read_newest_checkpoint(folders, self.acc.process_index, warn=self.main)
+        folder, state = saved.folder, saved.state
         if state["world_size"] != self.acc.num_processes:
             raise FlowvoxError(
                 f"{folder} was written by {state['world_size']} process(es), this run has "
@@ -408,26 +410,21 @@ class Trainer:
             )
         if set(state["updates"]) != set(self.updates):
             raise FlowvoxError(f"{folder}: optimiser groups {list(state['updates'])} differ")
-        saved_config = ckpt.load_json(folder / "config.json")
-        changed = changed_keys(saved_config, run_config_to_dict(self.run))
+        changed = changed_keys(saved.config, run_config_to_dict(self.run))
         if changed and self.main:
             print(f"resuming {folder.name} with changed settings: {', '.join(changed)}")
         container, options = self._state_container(), StateDictOptions(full_state_dict=True)
-        set_model_state_dict(
-            container, ckpt.load_tensors(folder / "model.safetensors"), options=options
-        )
-        optim_state = ckpt.load_torch(folder / "optimizer.pt")
+        set_model_state_dict(container, saved.model, options=options)
         for group, optimizer in self.optimizers.items():
             set_optimizer_state_dict(
-                container, unwrap_optimizer(optimizer), optim_state[group], options=options
+                container, unwrap_optimizer(optimizer), saved.optimizer[group], options=options
             )
-        self.ema.load_state_dict(ckpt.load_tensors(folder / "ema.safetensors"))
+        self.ema.load_state_dict(saved.ema)
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.updates, self.skipped = dict(state["updates"]), dict(state["skipped"])
         self.train_seconds = float(state.get("train_seconds", 0.0))  # absent before 2026-11
-        rng = ckpt.load_torch(folder / f"rng-{self.acc.process_index}.pt")
-        ckpt.restore_rng(rng, {"task": self.generator, "device": self.device_generator})
+        ckpt.restore_rng(saved.rng, {"task": self.generator, "device": self.device_generator})
 
     def export(self, out_dir: str | os.PathLike | None = None) -> Path:
         """``OUT/model`` (or ``out_dir``): the EMA weights of the exported module + config."""

@@ -96,6 +96,8 @@ def make_reflow_pairs(
     from safetensors.torch import save_file
     from tqdm import tqdm
 
+    if nfe < 1:
+        raise FlowvoxError(f"nfe={nfe}: use a whole number of ODE steps >= 1")
     if temperature <= 0:
         raise FlowvoxError(f"temperature={temperature} must be > 0 (1.0: plain N(0, I) noise)")
     if not 0 <= prompt_fraction < 1:

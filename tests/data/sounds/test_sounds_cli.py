@@ -39,7 +39,7 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
     target = tmp_path / "taken.txt"
     target.write_text("mine")
     assert main(["corpus", "sounds", str(target), "--clips", "2"]) == 2
-    assert "is a file" in capsys.readouterr().err
+    assert "is not a folder" in capsys.readouterr().err
     assert target.read_text() == "mine"
 
 
