@@ -93,15 +93,22 @@ def train_diffusion(work: Path, run_file: str, step: int) -> Path:
     return ckpt
 
 
-def packed_checkpoint(work: Path, ckpt: Path, name: str) -> Path:
-    """Export ``ckpt`` and pack it with the recipe's VAE and vocoder as WORK/study/<name>."""
+def packed_checkpoint(work: Path, ckpt: Path, name: str, vocoder: str | Path) -> Path:
+    """Export ``ckpt`` and pack it with the recipe's VAE and ``vocoder`` (a folder or
+    "griffin-lim") as WORK/study/<name>."""
     packed = work / "study" / name
     if (packed / "model.safetensors").is_file():
         return packed
     model = work / "study" / f"{name}-model"
     if not (model / "model.safetensors").is_file():
         subprocess.run([flowvox_cli(), "export", str(ckpt), str(model)], check=True)
-    return pack_sound_model(model, work / "vae/model", work / "vocoder/model", packed)
+    return pack_sound_model(model, work / "vae/model", vocoder, packed, default_seconds=10.24)
+
+
+def vocoder_of(model: Path, work: Path) -> str | Path:
+    """The vocoder the measured model is packed with: "griffin-lim" or the recipe's."""
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    return "griffin-lim" if config.get("vocoder") == "griffin-lim" else work / "vocoder/model"
 
 
 def stage_rtf(model: Path, clips: int) -> tuple[StageTimes, float]:
@@ -160,8 +167,11 @@ def main() -> None:
         if not kept.is_dir():
             raise SystemExit(f"{kept}: the flow run's checkpoint at the compared step is missing")
         diffusion_ckpt = train_diffusion(work, args.run_file, args.compare_step)
-        flow = packed_checkpoint(work, kept, f"flow-{args.compare_step}")
-        diffusion = packed_checkpoint(work, diffusion_ckpt, f"diffusion-{args.compare_step}")
+        vocoder = vocoder_of(model, work)
+        flow = packed_checkpoint(work, kept, f"flow-{args.compare_step}", vocoder)
+        diffusion = packed_checkpoint(
+            work, diffusion_ckpt, f"diffusion-{args.compare_step}", vocoder
+        )
         page += ["", f"## Flow matching vs diffusion, both at step {args.compare_step}"]
         for name, folder in (("flow", flow), ("diffusion (DDIM)", diffusion)):
             text = eval_table(

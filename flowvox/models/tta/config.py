@@ -25,7 +25,8 @@ class LatentFlowConfig(PresetConfig):
     Network: a DiT over latent patches of ``patch_time`` × ``patch_freq`` (each patch is
     C·pt·pf numbers -> one token of width ``dim``), each block self-attention (RoPE over the
     time index, a learned embedding per frequency patch), CROSS-attention to the caption,
-    then the feed-forward; adaLN-zero from the time. LAFMA uses a U-Net; the DiT is chosen
+    then the feed-forward; adaLN-zero from the time (plus the pooled caption with
+    ``pooled_caption``). LAFMA uses a U-Net; the DiT is chosen
     here because it reuses ``flowvox.nn`` (attention, RoPE, adaLN blocks, time embedding)
     and keeps padded batches exact: every layer is per token or masked attention, so a row's
     result never depends on the padding another row brings (a U-Net's convolutions and
@@ -68,6 +69,10 @@ class LatentFlowConfig(PresetConfig):
     text_depth: int = 4
     text_heads: int = 4
     max_caption_tokens: int = 256  # longer captions are cut
+    # also add an MLP of the caption's masked mean to the time vector that drives adaLN (as
+    # SD3 / Stable Audio add pooled text): a global route a small model learns faster than
+    # cross-attention alone
+    pooled_caption: bool = False
     t5_path: str | None = None  # a local folder of a T5 encoder (FLAN-T5) for "t5"
     t5_dim: int = 1024  # its hidden width (FLAN-T5-large: 1024)
     tokenizer: str = "byte"  # "byte" (no vocab file) or "char" (vocab file)

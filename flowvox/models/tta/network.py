@@ -3,6 +3,7 @@
     tokens = Linear(patch(x))                 x (b, C, T, F) -> (b, T' F', dim)
              + freq_embed[f']                 a learned vector per frequency patch
     c      = MLP(sinusoid(τ))                 τ (b,): 999 t (flow) or the step k (diffusion)
+             [+ MLP(mean of the caption)]       ``pooled_caption``: the caption also steers adaLN
     each block:
       h, gates = adaLN(x, c)
       x <- x + gate₁ · SelfAttn(h)            RoPE over the time index t', padding hidden
@@ -87,6 +88,11 @@ class LatentDiT(nn.Module):
         self.time_mlp = nn.Sequential(
             nn.Linear(config.time_freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim)
         )
+        self.caption_mlp = (  # the masked mean of the caption, added to the time vector
+            nn.Sequential(nn.Linear(config.caption_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+            if config.pooled_caption
+            else None
+        )
         self.rotary = RotaryEmbedding(config.dim_head)
         self.blocks = nn.ModuleList(LatentBlock(config) for _ in range(config.depth))
         self.norm_out = AdaLayerNormFinal(dim)
@@ -124,6 +130,10 @@ class LatentDiT(nn.Module):
         rope = Rope(cos=table.cos[time_index], sin=table.sin[time_index])  # (n, e)
         sinusoid = time_sinusoid(tau, self.config.time_freq_dim, scale=1.0)  # (b, freq)
         c = self.time_mlp(sinusoid.to(h.dtype))  # (b, d)
+        if self.caption_mlp is not None:
+            keep = caption_mask[..., None].to(h.dtype)  # (b, l, 1)
+            pooled = (caption.to(h.dtype) * keep).sum(1) / keep.sum(1).clamp_min(1.0)  # (b, d_c)
+            c = c + self.caption_mlp(pooled)
         for block in self.blocks:
             h = block(h, c, rope, mask, caption.to(h.dtype), caption_mask.bool())
         out = self.patch_out(self.norm_out(h, c))  # (b, n, c pt pf)

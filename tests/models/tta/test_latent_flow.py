@@ -128,9 +128,11 @@ def test_guidance_is_u_u_plus_w_times_the_difference_in_one_doubled_batch(w):
     assert batch_sizes == ({2} if w == 1.0 else {4}) and out.nfe == 5
 
 
-@pytest.mark.parametrize("objective", ["flow", "diffusion"])
-def test_a_row_alone_equals_the_same_row_in_a_batch(objective):
-    model = make_model(objective=objective)
+@pytest.mark.parametrize(
+    ("objective", "pooled"), [("flow", False), ("diffusion", False), ("flow", True)]
+)
+def test_a_row_alone_equals_the_same_row_in_a_batch(objective, pooled):
+    model = make_model(objective=objective, pooled_caption=pooled)
     ids, mask = captions()
     frames = [7, 3, 5]
     batch = model.sample(ids, mask, frames, steps=4, cfg=3.0, seeds=[10, 11, 12])
@@ -141,6 +143,31 @@ def test_a_row_alone_equals_the_same_row_in_a_batch(objective):
         assert torch.allclose(batch.latents[i, :, :n], alone.latents[0], rtol=1e-4, atol=1e-5), i
         assert batch.latents[i, :, n:].abs().sum() == 0
     assert batch.latents[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_pooled_caption_reaches_the_output_without_cross_attention(pooled):
+    """With cross-attention silenced, only pooled_caption lets the caption change the
+    output; the pooled mean ignores caption padding."""
+    model = make_model(pooled_caption=pooled)
+    net = model.network
+    with torch.no_grad():
+        for block in net.blocks:
+            block.cross.to_out.weight.zero_()
+            block.cross.to_out.bias.zero_()
+    x, tau = torch.randn(1, 8, 6, 16), torch.tensor([300.0])
+    frames = torch.ones(1, 6, dtype=torch.bool)
+
+    def run(text, pad=0):
+        ids, mask = captions([text])
+        ids = torch.nn.functional.pad(ids, (0, pad))
+        mask = torch.nn.functional.pad(mask, (0, pad))
+        caption = model.encode_caption(ids, mask)
+        return net(x, tau, caption.x, caption.mask, frames)
+
+    a, b = run("a dog barks"), run("rain on a tin roof")
+    assert (not torch.allclose(a, b, atol=1e-6)) == pooled
+    assert torch.allclose(run("a dog barks", pad=5), a, atol=1e-6)
 
 
 def test_ten_euler_steps_on_the_exact_velocity_land_on_the_point():
@@ -201,7 +228,6 @@ def test_save_and_load_round_trip(tmp_path):
     assert torch.equal(a, loaded.sample(ids, mask, 4, steps=3, seed=5).latents)
 
 
-
 def per_bin_statistics(seed: int = 3) -> dict:
     gen = torch.Generator().manual_seed(seed)
     mean = (torch.randn(8 * 16, generator=gen) * 2).tolist()
@@ -245,6 +271,7 @@ def test_per_bin_norm_needs_whole_finite_statistics():
         LatentFlowConfig.preset("tiny").replace(**{**stats, "latent_std": [0.0] * 128})
     with pytest.raises(FlowvoxError, match="come together"):
         LatentFlowConfig.preset("tiny").replace(latent_mean=stats["latent_mean"])
+
 
 @pytest.mark.parametrize(
     ("kwargs", "word"),

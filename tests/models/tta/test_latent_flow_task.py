@@ -70,7 +70,6 @@ def test_batches_hold_padded_latents_and_byte_captions(latents_dir):
     assert torch.isfinite(out.loss) and out.frames == 13
 
 
-
 def test_per_bin_statistics_are_measured_on_the_training_latents(latents_dir, tmp_path):
     """model.latent_norm per_bin: the task measures mean / std per (channel, freq bin) over
     every frame of the split (data.norm_clips of them), stores them in the run's model
@@ -91,6 +90,7 @@ def test_per_bin_statistics_are_measured_on_the_training_latents(latents_dir, tm
     ends = torch.cat([task2.dataset[i].latent.permute(1, 0, 2) for i in (0, 5)])
     want = ends.mean(0).flatten()
     assert torch.allclose(torch.tensor(task2.model_config.latent_mean), want, atol=1e-5)
+
 
 def test_training_runs_exports_and_loads(latents_dir, tmp_path):
     result = Trainer(
