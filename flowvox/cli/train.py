@@ -36,6 +36,7 @@ examples:
   flowvox train configs/infill-tiny.yaml --resume            # continue the newest checkpoint
   flowvox train run.yaml --resume --set train.time_limit_minutes=25   # a 25-minute slice
   flowvox train run.yaml --resume --stop-at-step 8000   # stop there, schedule unchanged
+  flowvox train configs/voice-es-finetune.yaml   # init_from a model, its vocab extended
   accelerate launch --num_processes 4 -m flowvox train run.yaml   # DDP on 4 GPUs
   torchrun --nproc_per_node 2 -m flowvox train run.yaml
 """

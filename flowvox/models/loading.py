@@ -99,6 +99,9 @@ class PretrainedModel(nn.Module):
 
     family: ClassVar[ModelFamily]
     config: Any
+    # state-dict key of each text-embedding table -> the row of token id 0 (rows before it are
+    # special, e.g. F5's filler; rows after the vocab, e.g. a blank, follow the tokens)
+    token_rows: ClassVar[Mapping[str, int]] = {}
 
     def save_pretrained(
         self,
@@ -251,7 +254,15 @@ def load_model_dir(
     """``LoadedModel`` (model in eval mode on ``device``, config, tokenizer) of a model
     folder of ``model_class.family``; see the module docstring for its files."""
     folder = model_folder(directory)
-    config = read_model_dir_config(folder / CONFIG_FILE, model_class.family)
+    config, tokenizer = read_model_dir(folder, model_class.family)
+    model = load_weights(folder, model_class(config), device)
+    return LoadedModel(model, config, tokenizer)
+
+
+def read_model_dir(folder: Path, family: ModelFamily) -> tuple[Any, CharTokenizer | ByteTokenizer]:
+    """The config and tokenizer of a model folder of ``family`` (weights not read); the
+    vocab must hold the ``text_vocab_size`` tokens the model was built for."""
+    config = read_model_dir_config(folder / CONFIG_FILE, family)
     vocab = folder / (config.vocab_file or "vocab.txt") if config.tokenizer != "byte" else None
     tokenizer = tokenizer_for(config.tokenizer, vocab)
     if tokenizer.vocab_size != config.text_vocab_size:
@@ -259,8 +270,7 @@ def load_model_dir(
             f"{vocab}: {tokenizer.vocab_size} tokens but the model was built for "
             f"{config.text_vocab_size}; use the vocab.txt saved with the model"
         )
-    model = load_weights(folder, model_class(config), device)
-    return LoadedModel(model, config, tokenizer)
+    return config, tokenizer
 
 
 def load_model(
@@ -284,13 +294,18 @@ def model_folder(directory: str | os.PathLike) -> Path:
 def load_weights(folder: Path, model: M, device: str | torch.device = "cpu") -> M:
     """``model`` with the weights of ``folder/model.safetensors`` (checked to fit exactly),
     in eval mode on ``device``."""
+    state = read_weights(folder)
+    check_state_dict(model, state, folder / WEIGHTS_FILE)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``folder/model.safetensors`` on the CPU (nothing unpickled)."""
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FlowvoxError(f"{weights} not found: a model directory needs {WEIGHTS_FILE}")
     try:
-        state = load_file(weights, device="cpu")
+        return load_file(weights, device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise FlowvoxError(f"{weights}: not a readable safetensors file ({err})") from err
-    check_state_dict(model, state, weights)
-    model.load_state_dict(state)
-    return model.to(device).eval()

@@ -13,7 +13,13 @@ from flowvox.text.tokenizers import (
     UnknownCharacterWarning,
     UnknownPolicy,
 )
-from flowvox.text.vocab import build_vocab, load_vocab, save_vocab, validate_vocab
+from flowvox.text.vocab import (
+    build_vocab,
+    extend_vocab,
+    load_vocab,
+    save_vocab,
+    validate_vocab,
+)
 
 __all__ = [
     "ByteTokenizer",
@@ -25,6 +31,7 @@ __all__ = [
     "build_vocab",
     "chunk_text",
     "collapse_whitespace",
+    "extend_vocab",
     "iter_chunks",
     "load_vocab",
     "normalize_text",

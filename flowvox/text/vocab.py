@@ -64,6 +64,18 @@ def build_vocab(texts: Iterable[str]) -> list[str]:
     return [" ", *sorted(chars)]
 
 
+def extend_vocab(old: Iterable[str], candidates: Iterable[str]) -> list[str]:
+    """``old`` unchanged (every id kept), then each token of ``candidates`` that ``old``
+    lacks, in ``candidates``' order, once (fine-tuning to a new language's symbols)."""
+    tokens = list(old)
+    known = set(tokens)
+    for token in candidates:
+        if token not in known:
+            tokens.append(token)
+            known.add(token)
+    return tokens
+
+
 def validate_vocab(tokens: list[str], source: str = "vocab") -> None:
     """Check a token list; raise FlowvoxError (message starts with ``source``) for no
     tokens, an empty token, a token holding "\\n", or a token listed twice."""

@@ -23,7 +23,8 @@ checkpoints, logging); a task owns what is specific to a model family:
 6. ``export_module`` names the module whose EMA weights are exported (``model.safetensors``
    + ``config.json``); ``export_state_dict`` may rename or filter its tensors and
    ``export_files`` may add files (a vocab) and ``export_config`` may reshape the run dict
-   written as ``config.json`` (a vocoder writes its loader's format). ``log_media`` gets
+   written as ``config.json`` (a vocoder writes its loader's format); ``checkpoint_files``
+   may add files to each checkpoint folder. ``log_media`` gets
    that EMA module every ``train.media_every`` steps (main process, no grad, its own RNG
    fork) to write mel images, audio and evaluation scalars through a ``MediaSink``.
 
@@ -166,6 +167,9 @@ class TrainTask:
     def export_config(self, run_dict: dict[str, Any]) -> dict[str, Any]:
         """The exported ``config.json`` (default: the resolved run file as a dict)."""
         return run_dict
+
+    def checkpoint_files(self, folder: Path) -> None:
+        """Optional: extra files of each checkpoint folder (e.g. the run's ``vocab.txt``)."""
 
 
 def has_trainable_parameters(module: nn.Module) -> bool:

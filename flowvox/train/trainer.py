@@ -372,6 +372,7 @@ class Trainer:
             ckpt.save_torch(tmp / "optimizer.pt", optim_state)
             ckpt.save_json(tmp / "state.json", self._progress_state())
             ckpt.save_json(tmp / "config.json", run_config_to_dict(self.run))
+            self.task.checkpoint_files(tmp)
         self.acc.wait_for_everyone()
         target = self.checkpoint_root / name
         if self.main:

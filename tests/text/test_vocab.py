@@ -3,7 +3,7 @@
 import pytest
 
 from flowvox.errors import FlowvoxError
-from flowvox.text.vocab import build_vocab, load_vocab, save_vocab
+from flowvox.text.vocab import build_vocab, extend_vocab, load_vocab, save_vocab
 
 # Line 0 is the space; then a multibyte character and tokens that are themselves
 # whitespace-like (no-break space, LINE SEPARATOR, tab), which strip()/splitlines() would break.
@@ -72,3 +72,9 @@ def test_build_vocab_puts_space_first_then_sorted_characters():
     texts = (t for t in ["ba c", "中é\n", "a"])  # any iterable, line breaks left out
     assert build_vocab(texts) == [" ", "a", "b", "c", "é", "中"]
     assert build_vocab([]) == [" "]
+
+
+def test_extend_vocab_keeps_every_old_id_and_appends_each_new_token_once():
+    old = [" ", "b", "a"]  # not sorted: the order is kept as it is
+    assert extend_vocab(old, ["b", "ñ", "a", "ñ", "¿"]) == [" ", "b", "a", "ñ", "¿"]
+    assert extend_vocab(old, []) == old and old == [" ", "b", "a"]  # the input is not changed

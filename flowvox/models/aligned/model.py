@@ -156,6 +156,7 @@ class AlignedTTS(PretrainedModel):
     """Text encoder + duration predictor + flow decoder; see the module docstring."""
 
     family = ALIGNED_FAMILY
+    token_rows = {"encoder.embed.weight": 0}  # the blank (add_blank) is the last row
 
     def __init__(self, config: AlignedTTSConfig) -> None:
         super().__init__()

@@ -8,7 +8,8 @@ Run file (see ``configs/aligned-tiny.yaml``)::
                                        # or every AlignedTTSConfig field
     data: {prepared: prepared/, split: train}
     media: {nfe: 8, cfg: 0.7}          # a sample logged every train.media_every steps
-    init_from: runs/x/model            # optional: start from an exported model's weights
+    init_from: runs/x/model            # optional: start from a model folder (reflow, or
+                                       # fine-tuning, its vocab extended: models/finetune.py)
 
 One step (random numbers from ``ctx.generator``, so a resumed run repeats them):
 MAS durations, then loss = flow + w_p prior + w_d duration (``AlignedTTS.forward``).
@@ -27,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,17 +37,13 @@ from flowvox.data.dataset import MelDataset
 from flowvox.errors import FlowvoxError
 from flowvox.models.aligned.config import ALIGNED_FAMILY, AlignedTTSConfig
 from flowvox.models.aligned.inputs import AlignedBatch, AlignedCollate
-from flowvox.models.aligned.load import load_aligned_model
 from flowvox.models.aligned.model import AlignedTTS
 from flowvox.models.aligned.reflow import ReflowCollate, ReflowPairDataset
-from flowvox.models.loading import (
-    WEIGHTS_FILE,
-    resolve_model_section,
-)
+from flowvox.models.finetune import NewRows
+from flowvox.models.loading import resolve_model_section
 from flowvox.models.prepared_data import PreparedDataConfig, read_split
 from flowvox.models.tts_task import TTSTask
 from flowvox.nn.masks import pad_ids
-from flowvox.nn.state_dict import check_state_dict
 from flowvox.train.media import log_duration_media
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData
 
@@ -68,12 +64,16 @@ class AlignedMediaConfig:
 
 @dataclass
 class AlignedTaskConfig:
-    """The ``model``, ``data`` and ``media`` sections of an ``aligned_tts`` run file."""
+    """The ``model``, ``data`` and ``media`` sections of an ``aligned_tts`` run file, and the
+    fine-tuning keys."""
 
-    model: str | dict[str, Any] = "tiny"
+    model: str | dict[str, Any] | None = None  # None: "tiny", or init_from's model
     data: AlignedDataConfig = field(default_factory=AlignedDataConfig)
     media: AlignedMediaConfig = field(default_factory=AlignedMediaConfig)
-    init_from: str | None = None  # a model folder whose weights start the run (e.g. reflow)
+    # fine-tuning (flowvox.models.finetune): a model folder of this family starts the run
+    init_from: str | None = None
+    new_tokens: list[str] | None = None  # symbols appended to its vocab (None: the data's)
+    new_rows: NewRows = "matched"  # their embedding rows: "matched" or "normal" (F5's)
 
 
 def resolve_model_config(model: str | Mapping[str, Any], vocab_size: int) -> AlignedTTSConfig:
@@ -98,12 +98,7 @@ class AlignedTTSTask(TTSTask):
         config.model = self.model_config.to_dict()  # what checkpoints and export store
 
     def build_modules(self) -> dict[str, nn.Module]:
-        model = AlignedTTS(self.model_config)
-        if self.config.init_from:  # same shapes needed; the path and loss options may differ
-            weights = load_aligned_model(self.config.init_from).model.state_dict()
-            check_state_dict(model, weights, Path(self.config.init_from) / WEIGHTS_FILE)
-            model.load_state_dict(weights)
-        return {"model": model}
+        return {"model": self.start_weights(AlignedTTS(self.model_config))}
 
     def train_data(self) -> TrainData:
         if self.config.data.reflow_pairs:  # (x_0, x_1) pairs: see flowvox.models.aligned.reflow

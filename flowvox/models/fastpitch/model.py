@@ -140,6 +140,7 @@ class FastPitch(PretrainedModel):
     """See the module docstring."""
 
     family = FASTPITCH_FAMILY
+    token_rows = {"encoder.embed.weight": 0}  # the blank (add_blank) is the last row
 
     def __init__(self, config: FastPitchConfig) -> None:
         super().__init__()

@@ -39,9 +39,8 @@ from flowvox.data.pitch_cache import cached_pitch
 from flowvox.errors import FlowvoxError
 from flowvox.models.fastpitch.config import FASTPITCH_FAMILY, FastPitchConfig
 from flowvox.models.fastpitch.model import FastPitch
-from flowvox.models.loading import (
-    resolve_model_section,
-)
+from flowvox.models.finetune import NewRows
+from flowvox.models.loading import resolve_model_section
 from flowvox.models.prepared_data import PreparedDataConfig, read_split
 from flowvox.models.training_text import TrainingText
 from flowvox.models.tts_task import TTSTask
@@ -59,10 +58,15 @@ class FastPitchDataConfig(PreparedDataConfig):
 
 @dataclass
 class FastPitchTaskConfig:
-    """The ``model`` and ``data`` sections of a ``fastpitch`` run file."""
+    """The ``model`` and ``data`` sections of a ``fastpitch`` run file, and the fine-tuning
+    keys (with ``init_from``, data.measure_stats=false keeps its pitch/energy statistics)."""
 
-    model: str | dict[str, Any] = "tiny"
+    model: str | dict[str, Any] | None = None  # None: "tiny", or init_from's model
     data: FastPitchDataConfig = field(default_factory=FastPitchDataConfig)
+    # fine-tuning (flowvox.models.finetune): a model folder of this family starts the run
+    init_from: str | None = None
+    new_tokens: list[str] | None = None  # symbols appended to its vocab (None: the data's)
+    new_rows: NewRows = "matched"  # their embedding rows: "matched" or "normal" (F5's)
 
 
 @dataclass
@@ -164,7 +168,7 @@ class FastPitchTask(TTSTask):
         config.model = self.model_config.to_dict()  # what checkpoints and export store
 
     def build_modules(self) -> dict[str, nn.Module]:
-        return {"model": FastPitch(self.model_config)}
+        return {"model": self.start_weights(FastPitch(self.model_config))}
 
     def train_data(self) -> TrainData:
         return TrainData(self.train_set, self.train_set.mels.lengths, self.collate)

@@ -64,6 +64,7 @@ class InfillTTS(PretrainedModel):
     """F5-TTS (``backbone="dit"``) or E2-TTS (``"e2"``) infilling model; see the module doc."""
 
     family = INFILL_FAMILY
+    token_rows = {"transformer.text_embed.text_embed.weight": 1}  # row 0: the filler
 
     def __init__(self, config: InfillTTSConfig) -> None:
         super().__init__()

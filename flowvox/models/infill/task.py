@@ -8,6 +8,8 @@ Run file (see ``configs/infill-*.yaml``)::
                                        # or every InfillTTSConfig field
     data: {prepared: prepared/, split: train}
     media: {nfe: 8, cfg: 2.0}          # samples logged every train.media_every steps
+    init_from: models/f5               # optional: fine-tune that model folder, its vocab
+                                       # extended (flowvox.models.finetune)
 
 One step, per utterance of the batch (all random numbers from ``ctx.generator``, so a
 resumed run repeats them): a contiguous span of 70-100 % of the frames is hidden, the audio
@@ -35,6 +37,7 @@ from flowvox.data.dataset import Batch, MelDataset, Utterance, collate_utterance
 from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.flow import OTCFMPath, flow_matching_loss
+from flowvox.models.finetune import NewRows
 from flowvox.models.infill.config import INFILL_FAMILY, InfillTTSConfig
 from flowvox.models.infill.load import LoadedInfillModel, load_infill_model
 from flowvox.models.infill.media import MediaConfig, log_infill_media
@@ -67,11 +70,16 @@ class InfillDataConfig(PreparedDataConfig):
 
 @dataclass
 class InfillTaskConfig:
-    """The ``model``, ``data`` and ``media`` sections of an ``infill_tts`` run file."""
+    """The ``model``, ``data`` and ``media`` sections of an ``infill_tts`` run file, and the
+    fine-tuning keys."""
 
-    model: str | dict[str, Any] = "tiny"
+    model: str | dict[str, Any] | None = None  # None: "tiny", or init_from's model
     data: InfillDataConfig = field(default_factory=InfillDataConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    # fine-tuning (flowvox.models.finetune): a model folder of this family starts the run
+    init_from: str | None = None
+    new_tokens: list[str] | None = None  # symbols appended to its vocab (None: the data's)
+    new_rows: NewRows = "matched"  # their embedding rows: "matched" or "normal" (F5's)
 
 
 @dataclass
@@ -119,7 +127,7 @@ class InfillTTSTask(TTSTask):
 
     # ------------------------------------------------------------------ trainer contract
     def build_modules(self) -> dict[str, nn.Module]:
-        return {"model": InfillTTS(self.model_config)}
+        return {"model": self.start_weights(InfillTTS(self.model_config))}
 
     def train_data(self) -> TrainData:
         dataset = self._dataset(self.config.data.split, filtered=True)
