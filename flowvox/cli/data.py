@@ -15,6 +15,7 @@ EXAMPLES_CORPUS = """examples:
   flowvox corpus build corpus/ --utterances 200
   flowvox corpus build corpus/ --hours 2 --voices flite:rms flite:slt festival:kal_diphone
   flowvox corpus build corpus/ --hours 2      # run again: completes what is missing
+  flowvox corpus build many/ --hours 10 --pseudo-speakers 20  # 21 speakers per voice
   flowvox corpus sounds sounds/ --clips 2000  # captioned sound clips for text-to-audio
 """
 
@@ -73,6 +74,14 @@ def add_corpus_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
         help="output sample rate in Hz (default: 24000)",
     )
     build.add_argument("--seed", type=int, default=0, help="seed for sentence assignment")
+    build.add_argument(
+        "--pseudo-speakers",
+        type=int,
+        default=0,
+        metavar="K",
+        help="add K voice-changed speakers per voice (pitch, formants, tilt, rate from a "
+        "seed; about 10%% of them held out in test_unseen); default: 0",
+    )
     build.add_argument(
         "--workers", type=int, metavar="W", help="parallel workers (default: all cores)"
     )
@@ -139,6 +148,7 @@ def run_corpus_build(args: argparse.Namespace) -> None:
         sample_rate=args.sample_rate,
         seed=args.seed,
         workers=args.workers,
+        pseudo_speakers=args.pseudo_speakers,
     )
     report = build_corpus(config)
     print(report.summary())

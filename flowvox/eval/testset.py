@@ -6,7 +6,9 @@ Groups (each item's ``extra.group``; ``flowvox eval`` summarises each group apar
   the utterance's own audio. Reference: another utterance of the same voice (a different
   sentence), held-out ones first, drawn with a seeded generator.
 - ``unseen``: every utterance (up to ``unseen_per_voice``) of the voices named as left out
-  of training; they were never heard, so all their sentences serve. Ground truth and
+  of training, and of the speakers whose utterances are all in split ``test_unseen`` (the
+  unseen pseudo-speakers of ``flowvox corpus build --pseudo-speakers``); they were never
+  heard, so all their sentences serve. Ground truth and
   reference as above.
 - ``librivox``: real read speech, Debian ``pocketsphinx-testdata`` (five LibriVox clips of
   one reader, with transcripts). Each clip is an item with its own audio as ground truth and
@@ -82,7 +84,7 @@ def build_testset(config: EvalSetConfig) -> EvalSetReport:
     records: list[dict] = []
     for voice, mine in by_voice.items():
         held = [e for e in mine if e.split == "test" or is_held_out(e.text)]
-        if voice in unseen:
+        if voice in unseen or all(e.split == "test_unseen" for e in mine):
             chosen = _spread(mine, config.unseen_per_voice)
             records += [_record(e, _reference(e, held, mine, rng), "unseen") for e in chosen]
         else:

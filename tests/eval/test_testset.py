@@ -71,6 +71,21 @@ def test_unseen_voices_contribute_all_their_utterances(corpus, tmp_path):
         build_testset(EvalSetConfig(str(corpus), str(out), unseen_voices=["flite:kal"]))
 
 
+def test_speakers_held_out_in_test_unseen_are_unseen_without_naming_them(corpus, tmp_path):
+    manifest = corpus / "manifest.jsonl"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for line in lines:
+        if line["speaker"] == "flite-slt":
+            line["split"] = "test_unseen"  # an unseen pseudo-speaker of a corpus build
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "test.jsonl"
+    assert build_testset(EvalSetConfig(str(corpus), str(out), librivox=False)).counts == {
+        "seen": 2, "unseen": 4,
+    }  # fmt: skip
+    unseen = [r for r in records(out) if r["extra"]["group"] == "unseen"]
+    assert {r["speaker"] for r in unseen} == {"flite-slt"}
+
+
 def test_librivox_clips_and_zero_shot_sentences(corpus, librivox, tmp_path):
     out = tmp_path / "test.jsonl"
     config = EvalSetConfig(str(corpus), str(out), librivox_dir=str(librivox))

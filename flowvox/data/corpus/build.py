@@ -2,8 +2,9 @@
 
 Layout of ``out_dir``::
 
-    wavs/<voice slug>/<utt_id>.wav   mono PCM_16 at sample_rate, trimmed, loudness-normalised
+    wavs/<speaker slug>/<utt_id>.wav   mono PCM_16 at sample_rate, trimmed, loudness-normalised
     manifest.jsonl, train.jsonl, test.jsonl   (flowvox.data.manifest format)
+    test_unseen.jsonl                  with pseudo-speakers: the unseen pseudo-speakers
     CORPUS.md                          the corpus card
     LICENSE-wordnet.txt (and LICENSE-fortunes-es.txt with Spanish voices)
 
@@ -29,10 +30,12 @@ from flowvox.audio.io import (
     save_audio,
     trim_silence,
 )
+from flowvox.audio.voice_change import VoiceChange, change_voice
 from flowvox.data.corpus.card import render_card
 from flowvox.data.corpus.config import CorpusConfig, CorpusReport, EngineSpeed
 from flowvox.data.corpus.engines import synthesize_raw
 from flowvox.data.corpus.plan import PlannedUtterance, plan_corpus, select_voices
+from flowvox.data.corpus.pseudo import UNSEEN_SPLIT
 from flowvox.data.corpus.sentences import licence_text, text_source
 from flowvox.data.corpus.voices import VoiceInfo, check_available
 from flowvox.data.manifest import ManifestEntry, write_manifest
@@ -61,7 +64,9 @@ def build_corpus(config: CorpusConfig, progress: bool = True) -> CorpusReport:
     voices = select_voices(config.voices, config.languages)
     check_available(voices)
     sources = {lang: text_source(lang) for lang in sorted({v.language for v in voices})}
-    plan = plan_corpus(voices, sources, config.utterances, config.hours, config.seed)
+    plan = plan_corpus(
+        voices, sources, config.utterances, config.hours, config.seed, config.pseudo_speakers
+    )
     out = Path(config.out_dir)
     _remove_stale_temporaries(out / "wavs")
     todo = [u for u in plan if wav_seconds(out / u.rel_path, config.sample_rate) is None]
@@ -95,8 +100,11 @@ def build_corpus(config: CorpusConfig, progress: bool = True) -> CorpusReport:
         failures=sorted(failures),
     )
     write_manifest(report.manifest, entries)
-    for split in ("train", "test"):
+    splits = ("train", "test", UNSEEN_SPLIT) if config.pseudo_speakers else ("train", "test")
+    for split in splits:
         write_manifest(out / f"{split}.jsonl", [e for e in entries if e.split == split])
+    if not config.pseudo_speakers:  # left by an earlier build with pseudo-speakers
+        (out / f"{UNSEEN_SPLIT}.jsonl").unlink(missing_ok=True)
     for source in sources.values():
         atomic_write_text(out / source.licence_file, licence_text(source.licence_file))
     atomic_write_text(report.card, render_card(config, voices, sources, entries, report))
@@ -114,8 +122,15 @@ def wav_seconds(path: Path, sample_rate: int) -> float | None:
     return info.frames / info.samplerate
 
 
-def finish_utterance(raw: Path, final: Path, sample_rate: int, target_lufs: float) -> float:
-    """Engine wav -> trimmed, resampled, loudness-normalised PCM_16 wav; returns its seconds.
+def finish_utterance(
+    raw: Path,
+    final: Path,
+    sample_rate: int,
+    target_lufs: float,
+    change: VoiceChange | None = None,
+) -> float:
+    """Engine wav -> trimmed, voice-changed (pseudo-speakers, at the engine's rate),
+    resampled, loudness-normalised PCM_16 wav; returns its seconds.
 
     Raises ``FlowvoxError`` when the engine output is empty, NaN or silent.
     """
@@ -123,6 +138,8 @@ def finish_utterance(raw: Path, final: Path, sample_rate: int, target_lufs: floa
     if is_silent(clip.wav):
         raise FlowvoxError(f"{raw}: engine output is silent")
     wav = trim_silence(clip.wav, clip.sample_rate)
+    if change is not None:
+        wav = change_voice(wav, clip.sample_rate, change)
     wav = resample(wav, clip.sample_rate, sample_rate)
     wav = loudness_normalize(wav, sample_rate, target_lufs)
     save_audio(final, wav, sample_rate)
@@ -143,14 +160,16 @@ def build_chunk(
                 continue
             try:
                 final = out / item.rel_path
-                durations[item.utt_id] = finish_utterance(raw, final, sample_rate, lufs)
+                change = None if item.pseudo is None else item.pseudo.change
+                durations[item.utt_id] = finish_utterance(raw, final, sample_rate, lufs, change)
             except FlowvoxError as err:
                 failures[item.utt_id] = str(err)
     return _ChunkResult(voice.engine, time.perf_counter() - start, durations, failures)
 
 
 def _chunks(todo: list[PlannedUtterance]) -> list[list[PlannedUtterance]]:
-    """Split each voice's utterances into chunks, then interleave the voices round-robin."""
+    """Split each voice's utterances (its pseudo-speakers' included) into chunks, then
+    interleave the voices round-robin."""
     by_voice: dict[str, list[list[PlannedUtterance]]] = {}
     for voice in dict.fromkeys(u.voice.name for u in todo):
         mine = [u for u in todo if u.voice.name == voice]
@@ -182,11 +201,13 @@ def _entries(plan: list[PlannedUtterance], out: Path, sample_rate: int) -> list[
         extra = {"voice": u.voice.name, "engine": u.voice.engine, "sentence_id": u.sentence_id}
         if u.voice.person is not None:
             extra["person"] = u.voice.person
+        if u.pseudo is not None:
+            extra["pseudo_speaker"] = u.pseudo.manifest_extra()
         entries.append(
             ManifestEntry(
                 audio=str((out / u.rel_path).resolve()),
                 text=u.text,
-                speaker=u.voice.slug,
+                speaker=u.speaker_slug,
                 language=u.voice.language,
                 duration=round(seconds, 4),
                 split=u.split,

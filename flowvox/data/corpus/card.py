@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from flowvox.data.corpus.config import CorpusConfig, CorpusReport
+from flowvox.data.corpus.pseudo import UNSEEN_PERCENT, UNSEEN_SPLIT
 from flowvox.data.corpus.voices import VoiceInfo
 from flowvox.data.manifest import ManifestEntry
 
@@ -25,6 +26,8 @@ def command_line(config: CorpusConfig) -> str:
         parts += ["--utterances", str(config.utterances)]
     if config.hours is not None:
         parts += ["--hours", str(config.hours)]
+    if config.pseudo_speakers:
+        parts += ["--pseudo-speakers", str(config.pseudo_speakers)]
     parts += ["--sample-rate", str(config.sample_rate), "--seed", str(config.seed)]
     if config.workers is not None:
         parts += ["--workers", str(config.workers)]
@@ -63,7 +66,7 @@ def render_card(
         f"Built with: `{command_line(config)}`",
         "",
         f"- utterances: {len(entries)} ({_total(count, 'train')} train, "
-        f"{_total(count, 'test')} test); audio: {report.audio_hours:.3f} h",
+        f"{_total(count, 'test')} test{_unseen_part(count)}); audio: {report.audio_hours:.3f} h",
         f"- sample rate: {config.sample_rate} Hz, mono PCM 16-bit; silence trimmed; loudness "
         f"normalised to {config.target_lufs:g} LUFS",
         f"- seed: {config.seed}; voices: {len(voices)}",
@@ -88,6 +91,7 @@ def render_card(
         "`person` is the recorded speaker behind a voice: voices with the same person "
         "(e.g. flite:kal16 and festival:kal_diphone) are one human speaker.",
         "",
+        *pseudo_section(config, entries),
         "## Text",
         "",
     ]
@@ -112,6 +116,34 @@ def render_card(
     if report.failures:
         lines += ["", "## Failed utterances", ""] + [f"- {f}" for f in report.failures[:50]]
     return "\n".join(lines) + "\n"
+
+
+def pseudo_section(config: CorpusConfig, entries: list[ManifestEntry]) -> list[str]:
+    """Card lines on the pseudo-speakers (none without them); counts include their voice's."""
+    if not config.pseudo_speakers:
+        return []
+    speakers = {
+        e.extra["pseudo_speaker"]["name"]: e for e in entries if "pseudo_speaker" in e.extra
+    }
+    unseen = sorted(name for name, e in speakers.items() if e.split == UNSEEN_SPLIT)
+    return [
+        "## Pseudo-speakers",
+        "",
+        f"- {config.pseudo_speakers} per voice, `<voice>+p<k>`: the voice's audio with a "
+        "seeded pitch shift, formant (vocal-tract-length) warp, spectral tilt and speaking "
+        "rate (`flowvox.data.corpus.pseudo`); each utterance's `extra.pseudo_speaker` holds "
+        "the seed and the values. The utterance counts above include them.",
+        f"- {len(speakers)} pseudo-speakers with audio; {len(unseen)} unseen (about "
+        f"{UNSEEN_PERCENT} %, a hash of the name): all their utterances are in "
+        f"`{UNSEEN_SPLIT}.jsonl`, never in train or test"
+        + (f": {', '.join(unseen)}" if len(unseen) <= 20 else ""),
+        "",
+    ]
+
+
+def _unseen_part(count: dict[tuple[str, str], int]) -> str:
+    n = _total(count, UNSEEN_SPLIT)
+    return f", {n} {UNSEEN_SPLIT}" if n else ""
 
 
 def _total(count: dict[tuple[str, str], int], split: str) -> int:

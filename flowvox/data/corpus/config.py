@@ -12,6 +12,8 @@ class CorpusConfig:
 
     ``voices=None`` takes the default voices of ``languages`` (``None``: English);
     ``languages`` also filters an explicit voice list. ``workers=None`` uses every core.
+    ``pseudo_speakers`` K adds K voice-changed speakers per voice
+    (``flowvox.data.corpus.pseudo``); the size is spread over all speakers.
     """
 
     out_dir: str | Path
@@ -23,6 +25,7 @@ class CorpusConfig:
     workers: int | None = None
     languages: list[str] | None = None
     target_lufs: float = -23.0
+    pseudo_speakers: int = 0
 
 
 @dataclass

@@ -11,6 +11,11 @@ Sentences: per language, a shuffled sentence order (``random.Random(f"{seed}:{la
 is dealt round-robin to that language's voices, so no two utterances share a sentence
 until the list runs out; then a fresh shuffle is dealt, and a voice never gets a sentence
 twice. The held-out split follows the sentence (``is_held_out``), not the voice.
+
+Pseudo-speakers (``pseudo_speakers`` K > 0): every voice is followed by its K
+pseudo-speakers (``flowvox.data.corpus.pseudo``), and sizes and sentences are spread over
+all these speakers as over voices. An unseen pseudo-speaker's utterances all go to split
+``test_unseen``, whatever their sentences. With K = 0 the plan is the plan of voices alone.
 """
 
 from __future__ import annotations
@@ -19,26 +24,57 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flowvox.data.corpus.pseudo import UNSEEN_SPLIT, PseudoSpeaker, pseudo_speakers_of
 from flowvox.data.corpus.sentences import TextSource, is_held_out
-from flowvox.data.corpus.voices import VoiceInfo, default_voices, resolve_voice
+from flowvox.data.corpus.voices import VoiceInfo, default_voices, resolve_voice, slugify
 from flowvox.errors import FlowvoxError
 
 PAUSE_S = 0.25  # estimated silence left around a trimmed utterance
+MAX_PSEUDO = 1000  # pseudo-speakers per voice
 
 
 @dataclass(frozen=True)
 class PlannedUtterance:
-    """One utterance to build: ``wavs/<voice slug>/<utt_id>.wav`` saying ``text``."""
+    """One utterance to build: ``wavs/<speaker slug>/<utt_id>.wav`` saying ``text``.
 
-    utt_id: str  # "<voice slug>_<sentence index, 5 digits>"
+    The speaker is the engine ``voice`` itself, or ``pseudo`` (a changed copy of it).
+    """
+
+    utt_id: str  # "<speaker slug>_<sentence index, 5 digits>"
     voice: VoiceInfo
     text: str
     sentence_id: int  # index into the language's sorted sentence list
-    split: str  # "train" | "test"
+    split: str  # "train" | "test" | "test_unseen" (unseen pseudo-speakers)
+    pseudo: PseudoSpeaker | None = None
+
+    @property
+    def speaker(self) -> str:
+        """Speaker name: ``flite:kal16``, or ``flite:kal16+p3`` for a pseudo-speaker."""
+        return self.voice.name if self.pseudo is None else self.pseudo.name
+
+    @property
+    def speaker_slug(self) -> str:
+        return slugify(self.speaker)
 
     @property
     def rel_path(self) -> str:
-        return f"wavs/{self.voice.slug}/{self.utt_id}.wav"
+        return f"wavs/{self.speaker_slug}/{self.utt_id}.wav"
+
+
+@dataclass(frozen=True)
+class _Speaker:
+    voice: VoiceInfo
+    pseudo: PseudoSpeaker | None
+
+    @property
+    def name(self) -> str:
+        return self.voice.name if self.pseudo is None else self.pseudo.name
+
+    @property
+    def words_per_second(self) -> float:
+        return self.voice.words_per_second * (
+            1.0 if self.pseudo is None else self.pseudo.change.rate
+        )
 
 
 def select_voices(names: list[str] | None, languages: list[str] | None) -> list[VoiceInfo]:
@@ -60,7 +96,7 @@ def select_voices(names: list[str] | None, languages: list[str] | None) -> list[
     return voices
 
 
-def estimated_seconds(text: str, voice: VoiceInfo) -> float:
+def estimated_seconds(text: str, voice: VoiceInfo | _Speaker) -> float:
     """Duration guess for planning: words / words_per_second + ``PAUSE_S``."""
     return len(text.split()) / voice.words_per_second + PAUSE_S
 
@@ -71,21 +107,28 @@ def plan_corpus(
     utterances: int | None,
     hours: float | None,
     seed: int,
+    pseudo_speakers: int = 0,
 ) -> list[PlannedUtterance]:
-    """The utterances to build, voice by voice in ``voices`` order (see module docstring)."""
+    """The utterances to build, speaker by speaker in ``voices`` order, each voice followed
+    by its ``pseudo_speakers`` pseudo-speakers (see module docstring)."""
     if (utterances is None) == (hours is None):
         raise FlowvoxError("give the corpus size as exactly one of --utterances N or --hours H")
     if utterances is not None and utterances < 1:
         raise FlowvoxError(f"--utterances {utterances}: give a positive number")
     if hours is not None and not hours > 0:
         raise FlowvoxError(f"--hours {hours}: give a positive number")
+    check_pseudo_speakers(pseudo_speakers)
+    speakers = [
+        _Speaker(v, p) for v in voices for p in [None, *pseudo_speakers_of(v.name, pseudo_speakers)]
+    ]
     plan: dict[str, list[PlannedUtterance]] = {}
     for language in sorted({v.language for v in voices}):
-        group = [v for v in voices if v.language == language]
-        order = [voices.index(v) for v in group]
+        group = [s for s in speakers if s.voice.language == language]
+        order = [speakers.index(s) for s in group]
         sentences = sources[language].sentences
         if utterances is not None:
-            counts = [utterances // len(voices) + (i < utterances % len(voices)) for i in order]
+            n = len(speakers)
+            counts = [utterances // n + (i < utterances % n) for i in order]
             if max(counts) > len(sentences):
                 raise FlowvoxError(
                     f"--utterances {utterances}: more than the {len(sentences)} {language} "
@@ -96,7 +139,7 @@ def plan_corpus(
                 return len(taken) < counts[k]
 
         else:
-            wants = _seconds_wanted(hours * 3600.0 / len(voices), group, sentences)
+            wants = _seconds_wanted(hours * 3600.0 / len(speakers), group, sentences)
 
         rng = random.Random(f"{seed}:{language}")
         dealt = deal(len(sentences), len(group), wants, rng)
@@ -105,9 +148,17 @@ def plan_corpus(
                 f"--hours {hours}: a voice would run out of the {len(sentences)} {language} "
                 f"sentences; ask for fewer hours or more voices"
             )
-        for voice, ids in zip(group, dealt, strict=True):
-            plan[voice.name] = [_utterance(voice, sentences[i], i) for i in ids]
-    return [u for v in voices for u in plan[v.name]]
+        for speaker, ids in zip(group, dealt, strict=True):
+            plan[speaker.name] = [_utterance(speaker, sentences[i], i) for i in ids]
+    return [u for s in speakers for u in plan[s.name]]
+
+
+def check_pseudo_speakers(count: int) -> None:
+    """Raise ``FlowvoxError`` unless ``count`` is a whole number in 0 .. MAX_PSEUDO_SPEAKERS."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_PSEUDO:
+        raise FlowvoxError(
+            f"--pseudo-speakers {count}: give a whole number from 0 to {MAX_PSEUDO} (per voice)"
+        )
 
 
 def deal(
@@ -142,7 +193,7 @@ def deal(
 
 
 def _seconds_wanted(
-    share: float, group: list[VoiceInfo], sentences: list[str]
+    share: float, group: list[_Speaker], sentences: list[str]
 ) -> Callable[[int, list[int]], bool]:
     """A ``wants`` for ``deal``: voice k wants more until its estimated seconds reach ``share``."""
     done = [0.0] * len(group)  # estimated seconds of the sentences counted so far
@@ -157,6 +208,10 @@ def _seconds_wanted(
     return wants
 
 
-def _utterance(voice: VoiceInfo, text: str, index: int) -> PlannedUtterance:
-    split = "test" if is_held_out(text) else "train"
-    return PlannedUtterance(f"{voice.slug}_{index:05d}", voice, text, index, split)
+def _utterance(speaker: _Speaker, text: str, index: int) -> PlannedUtterance:
+    if speaker.pseudo is not None and speaker.pseudo.unseen:
+        split = UNSEEN_SPLIT
+    else:
+        split = "test" if is_held_out(text) else "train"
+    utt_id = f"{slugify(speaker.name)}_{index:05d}"
+    return PlannedUtterance(utt_id, speaker.voice, text, index, split, speaker.pseudo)

@@ -48,7 +48,12 @@ class VoiceInfo:
     @property
     def slug(self) -> str:
         """File- and speaker-id-safe name: ``espeak:en-us+m3`` -> ``espeak-en-us-m3``."""
-        return re.sub(r"[^A-Za-z0-9_-]+", "-", self.name)
+        return slugify(self.name)
+
+
+def slugify(name: str) -> str:
+    """A speaker or voice name made file-safe: runs of other characters become one ``-``."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name)
 
 
 def _flite(voice: str, person: str, wps: float, default: bool = True) -> VoiceInfo:
