@@ -144,6 +144,16 @@ def get_mel_preset(name: str) -> MelConfig:
     return MEL_PRESETS[name]
 
 
+def as_mel_config(value: str | dict | MelConfig) -> MelConfig:
+    """A config's ``mel`` field as a ``MelConfig``: a preset name, the fields as a dict (a
+    saved config.json), or a ``MelConfig`` already."""
+    if isinstance(value, str):
+        return get_mel_preset(value)
+    if isinstance(value, dict):
+        return MelConfig.from_dict(value)
+    return value
+
+
 def mel_filter_bank(config: MelConfig) -> torch.Tensor:
     """The (f, n_fft // 2 + 1) filter bank, built by librosa."""
     import librosa

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-from flowvox.audio.mel import MelConfig, get_mel_preset, mel_filter_bank
+from flowvox.audio.mel import MelConfig, as_mel_config, get_mel_preset, mel_filter_bank
 from flowvox.errors import FlowvoxError
 from flowvox.vocoders.folder import PretrainedVocoder
 
@@ -35,10 +35,7 @@ class GriffinLimConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.mel, str):
-            self.mel = get_mel_preset(self.mel)
-        elif isinstance(self.mel, dict):
-            self.mel = MelConfig.from_dict(self.mel)
+        self.mel = as_mel_config(self.mel)
         if self.init not in ("zeros", "random"):
             raise FlowvoxError(f"griffin-lim init {self.init!r}: use 'zeros' or 'random'")
         if self.n_iter < 0 or self.nnls_iter < 0:

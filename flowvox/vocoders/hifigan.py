@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig, as_mel_config, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.nn.state_dict import check_state_dict
 from flowvox.vocoders.folder import PretrainedVocoder
@@ -55,10 +55,7 @@ class HiFiGANConfig:
     final_leaky_slope: float = 0.01
 
     def __post_init__(self) -> None:
-        if isinstance(self.mel, str):
-            self.mel = get_mel_preset(self.mel)
-        elif isinstance(self.mel, dict):
-            self.mel = MelConfig.from_dict(self.mel)
+        self.mel = as_mel_config(self.mel)
         self.upsample_rates = tuple(self.upsample_rates)
         self.upsample_kernel_sizes = tuple(self.upsample_kernel_sizes)
         self.resblock_kernel_sizes = tuple(self.resblock_kernel_sizes)

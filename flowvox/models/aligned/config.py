@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig, as_mel_config
 from flowvox.errors import FlowvoxError
 from flowvox.models.loading import ModelFamily
 from flowvox.nn.duration import DurationPredictorConfig
@@ -68,10 +68,7 @@ class AlignedTTSConfig(PresetConfig):
     duration_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.mel, str):
-            self.mel = get_mel_preset(self.mel)
-        elif isinstance(self.mel, dict):
-            self.mel = MelConfig.from_dict(self.mel)
+        self.mel = as_mel_config(self.mel)
         self.frac_lengths_mask = tuple(float(f) for f in self.frac_lengths_mask)
         self._check()
 

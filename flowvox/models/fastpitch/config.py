@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig, as_mel_config
 from flowvox.audio.pitch import PitchConfig
 from flowvox.errors import FlowvoxError
 from flowvox.models.loading import ModelFamily
@@ -73,10 +73,7 @@ class FastPitchConfig(PresetConfig):
     energy_weight: float = 0.1
 
     def __post_init__(self) -> None:
-        if isinstance(self.mel, str):
-            self.mel = get_mel_preset(self.mel)
-        elif isinstance(self.mel, dict):
-            self.mel = MelConfig.from_dict(self.mel)
+        self.mel = as_mel_config(self.mel)
         self._check()
 
     def _check(self) -> None:

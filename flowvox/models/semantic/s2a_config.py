@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Self
 import torch
 from torch import Tensor
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig, as_mel_config
 from flowvox.errors import FlowvoxError
 from flowvox.models.loading import ModelFamily
 from flowvox.utils.config import PresetConfig, apply_overrides
@@ -79,10 +79,7 @@ class S2AConfig(PresetConfig):
     guidance: float = 2.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.mel, str):
-            self.mel = get_mel_preset(self.mel)
-        elif isinstance(self.mel, dict):
-            self.mel = MelConfig.from_dict(self.mel)
+        self.mel = as_mel_config(self.mel)
         self.frac_lengths_mask = tuple(float(f) for f in self.frac_lengths_mask)
 
         def bad(key: str, why: str) -> FlowvoxError:

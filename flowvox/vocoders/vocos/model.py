@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from flowvox.audio.mel import MelConfig, get_mel_preset
+from flowvox.audio.mel import MelConfig, as_mel_config, get_mel_preset
 from flowvox.errors import FlowvoxError
 from flowvox.nn.convnext import ConvNeXtBlock, conv1d_channels_last
 from flowvox.nn.fused_linear import PackedLinear, fused_linear
@@ -58,10 +58,7 @@ class VocosConfig:
     padding: str = "center"
 
     def __post_init__(self) -> None:
-        if isinstance(self.mel, str):
-            self.mel = get_mel_preset(self.mel)
-        elif isinstance(self.mel, dict):
-            self.mel = MelConfig.from_dict(self.mel)
+        self.mel = as_mel_config(self.mel)
         if self.padding not in PADDINGS:
             raise FlowvoxError(f"vocos padding {self.padding!r}: use 'center' or 'same'")
         hop = self.mel.hop_length
