@@ -49,7 +49,7 @@ from flowvox.models.semantic.ar_data import (
     read_utterances,
 )
 from flowvox.models.semantic.ar_generate import check_tokenizer, generate_tokens_ar
-from flowvox.models.semantic.files import load_tokenizer
+from flowvox.models.semantic.files import run_tokenizer
 from flowvox.models.semantic.t2s_folder import TOKENIZER_DIR
 from flowvox.train.task import MediaSink, StepContext, StepOutput, TrainData, TrainTask
 
@@ -105,12 +105,7 @@ class ARTask(TrainTask):
     def __init__(self, config: ARTaskConfig) -> None:
         super().__init__(config)
         data = config.data
-        if not data.tokenizer:
-            raise FlowvoxError(
-                "data.tokenizer is not set; pass the model folder of a trained semantic "
-                "tokenizer (stage vq), e.g. --set data.tokenizer=runs/semantic-small-vq/model"
-            )
-        self.tokenizer = load_tokenizer(data.tokenizer, data.encode_device)
+        self.tokenizer = run_tokenizer(data.tokenizer, data.encode_device)
         model_config = ARConfig.from_section(config.model or "tiny")
         model_config = model_config.replace(token_rate=self.tokenizer.config.token_rate)
         check_tokenizer(model_config, self.tokenizer.config)

@@ -38,6 +38,16 @@ class TokenLine:
     where: str  # file:line, for messages
 
 
+def run_tokenizer(folder: str | None, device: str = "cpu") -> SemanticTokenizer:
+    """A run file's ``data.tokenizer``: ``load_tokenizer``, or a one-line error when unset."""
+    if not folder:
+        raise FlowvoxError(
+            "data.tokenizer is not set; pass the model folder of a trained semantic "
+            "tokenizer (stage vq), e.g. --set data.tokenizer=runs/semantic-small-vq/model"
+        )
+    return load_tokenizer(folder, device)
+
+
 def load_tokenizer(folder: str | os.PathLike, device: str = "cpu") -> SemanticTokenizer:
     """The semantic tokenizer of ``folder``, refused when its VQ is untrained (stage asr)."""
     path = model_folder(folder) / CONFIG_FILE

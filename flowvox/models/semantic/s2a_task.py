@@ -35,7 +35,7 @@ from flowvox.errors import FlowvoxError
 from flowvox.models.loading import stamp_family
 from flowvox.models.prepared_data import PreparedDataConfig, prepared_folder, read_split
 from flowvox.models.semantic.ar_data import corpus_codes
-from flowvox.models.semantic.files import load_tokenizer
+from flowvox.models.semantic.files import run_tokenizer
 from flowvox.models.semantic.s2a_config import S2A_FAMILY, S2AConfig
 from flowvox.models.semantic.s2a_data import (
     S2ABatch,
@@ -78,13 +78,8 @@ class S2ATask(TrainTask):
     def __init__(self, config: S2ATaskConfig) -> None:
         super().__init__(config)
         data = config.data
-        if not data.tokenizer:
-            raise FlowvoxError(
-                "data.tokenizer is not set; pass the model folder of a trained semantic "
-                "tokenizer (stage vq), e.g. --set data.tokenizer=runs/semantic-small-vq/model"
-            )
         self.prepared = prepared_folder(PreparedDataConfig(prepared=data.prepared))
-        self.tokenizer = load_tokenizer(data.tokenizer)
+        self.tokenizer = run_tokenizer(data.tokenizer)
         tok = self.tokenizer.config
         model = S2AConfig.from_section(config.model)
         self.model_config = model.replace(codebook_size=tok.codebook_size,
