@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from flowvox.errors import FlowvoxError
 
@@ -77,3 +78,14 @@ def set_threads(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+
+
+def text_argument(value: str) -> str:
+    """A TEXT / CAPTION argument: itself, or standard input for "-" (UTF-8 or a one-line
+    error)."""
+    if value != "-":
+        return value
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as err:
+        raise FlowvoxError(f"stdin is not UTF-8 text ({err.reason}); pipe UTF-8") from err

@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from flowvox.cli.options import (
     add_device_option,
     add_progress_option,
     add_threads_option,
     set_threads,
+    text_argument,
 )
-from flowvox.errors import FlowvoxError
 
 EXAMPLES_SEMANTIC = """A semantic tokenizer is a model folder trained with `flowvox train`
 (task semantic: stage asr, then stage vq from it; configs/semantic-tiny.yaml). Tokens come
@@ -233,12 +232,7 @@ def run_speak(args: argparse.Namespace) -> None:
     from flowvox.infer.semantic_speech import S2ASettings, speak_semantic_to_file
 
     set_threads(args)
-    text = args.text
-    if text == "-":
-        try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError as err:
-            raise FlowvoxError(f"stdin is not UTF-8 text ({err.reason}); pipe UTF-8") from err
+    text = text_argument(args.text)
     s2a = S2ASettings(args.s2a_nfe, args.s2a_cfg, args.sway, args.s2a_solver)
     report = speak_semantic_to_file(
         text, args.output, args.model, args.s2a, args.vocoder, args.ref,

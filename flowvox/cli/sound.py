@@ -4,9 +4,8 @@ folder (``flowvox.infer.sound``)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-from flowvox.cli.options import add_device_option, add_threads_option, set_threads
+from flowvox.cli.options import add_device_option, add_threads_option, set_threads, text_argument
 from flowvox.errors import FlowvoxError
 from flowvox.utils.atomic import check_output_file, check_output_folder
 
@@ -77,11 +76,6 @@ def run_sound(args: argparse.Namespace) -> None:
         if args.caption is None or args.output is None:
             raise FlowvoxError("give CAPTION and -o OUT.wav (or --captions FILE OUT_DIR)")
         check_output_file(args.output)
-        caption = args.caption
-        if caption == "-":
-            try:
-                caption = sys.stdin.read()
-            except UnicodeDecodeError as err:
-                raise FlowvoxError(f"stdin is not UTF-8 text ({err.reason}); pipe UTF-8") from err
+        caption = text_argument(args.caption)
         report = sound_to_file(caption, args.output, **sampling)
     print(report.summary())

@@ -7,13 +7,13 @@ verb so that ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from flowvox.cli.options import (
     add_device_option,
     add_progress_option,
     add_threads_option,
     set_threads,
+    text_argument,
 )
 from flowvox.errors import FlowvoxError
 from flowvox.utils.atomic import check_output_file, check_output_folder
@@ -209,12 +209,7 @@ def run_speak(args: argparse.Namespace) -> None:
     from flowvox.infer.files import speak_to_file
 
     check_output_file(args.output)
-    text = args.text
-    if text == "-":
-        try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError as err:
-            raise FlowvoxError(f"stdin is not UTF-8 text ({err.reason}); pipe UTF-8") from err
+    text = text_argument(args.text)
     report = speak_to_file(
         text,
         args.output,
