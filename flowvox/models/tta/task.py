@@ -212,6 +212,17 @@ class _MelItems(torch.utils.data.Dataset):
         return LatentItem(item.text, mel=item.mel)
 
 
+def encode_mean_latent(vae: MelVAE, mel: Tensor, scale: float) -> Tensor:
+    """A mel (n, m) -> its posterior-mean latent · ``scale`` (c, t, f) on the CPU, the mel
+    zero-padded to a multiple of the VAE's factor r as ``LatentCollate`` pads it."""
+    r = vae.config.downsample_factor
+    mel = F.pad(mel, (0, 0, 0, math.ceil(mel.shape[0] / r) * r - mel.shape[0]))
+    device = next(vae.parameters()).device
+    with torch.no_grad():
+        mean = vae.encode(mel[None].to(device)).mean[0]  # (c, t, f)
+    return (mean * scale).cpu()
+
+
 class _CachedLatentItems(torch.utils.data.Dataset):
     """A prepared mel folder's utterances as ``LatentItem`` (scaled latent, caption): each
     mel is encoded by the VAE the first time it is asked for (posterior mean · scale, the
@@ -221,7 +232,6 @@ class _CachedLatentItems(torch.utils.data.Dataset):
 
     def __init__(self, mels, vae: MelVAE, scale: float) -> None:
         self.mels, self.vae, self.scale = mels, vae, scale
-        self.ratio = vae.config.downsample_factor
         self.cache: dict[int, Tensor] = {}
 
     def __len__(self) -> int:
@@ -230,13 +240,7 @@ class _CachedLatentItems(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> LatentItem:
         item = self.mels[index]
         if index not in self.cache:
-            mel = item.mel  # (n, m)
-            n = math.ceil(mel.shape[0] / self.ratio) * self.ratio
-            mel = F.pad(mel, (0, 0, 0, n - mel.shape[0]))
-            device = next(self.vae.parameters()).device
-            with torch.no_grad():
-                mean = self.vae.encode(mel[None].to(device)).mean[0]  # (c, t, f)
-            self.cache[index] = (mean * self.scale).cpu()
+            self.cache[index] = encode_mean_latent(self.vae, item.mel, self.scale)
         return LatentItem(item.text, latent=self.cache[index])
 
 
@@ -307,7 +311,9 @@ class LatentFlowTask(TrainTask):
         frames = []  # (t, c, f) per clip
         for index in picks.tolist():
             item = self.dataset[index]
-            latent = item.latent if item.latent is not None else self._encode_mean(item.mel)
+            latent = item.latent
+            if latent is None:  # mels encoded every batch (cache_latents: false)
+                latent = encode_mean_latent(self.vae, item.mel, self.model_config.scaling_factor)
             frames.append(latent.permute(1, 0, 2).double())
         z = torch.cat(frames)  # (sum t, c, f)
         mean, std = z.mean(0), z.std(0, unbiased=False).clamp_min(1e-4)  # (c, f)
@@ -315,15 +321,6 @@ class LatentFlowTask(TrainTask):
             [round(float(v), 5) for v in mean.flatten()],
             [round(float(v), 5) for v in std.flatten()],
         )
-
-    def _encode_mean(self, mel: Tensor) -> Tensor:
-        """A mel (n, m) -> its scaled posterior-mean latent (c, t, f), padded as the collate
-        pads it."""
-        n = math.ceil(mel.shape[0] / self.ratio) * self.ratio
-        mel = F.pad(mel, (0, 0, 0, n - mel.shape[0]))
-        with torch.no_grad():
-            mean = self.vae.encode(mel[None]).mean[0]  # (c, t, f)
-        return mean * self.model_config.scaling_factor
 
     def train_data(self) -> TrainData:
         data = self.config.data
