@@ -3,8 +3,8 @@
 After each optimiser update: ema ← decay·ema + (1 − decay)·weights for every floating
 tensor of ``module.state_dict()``; integer buffers are copied. Before ``start_step``
 updates (or with decay 0) the EMA is a plain copy. Shadows are kept in float32 on the
-module's device; with FSDP2 they are sharded like the weights (DTensor) and gathered
-only when saved.
+module's device; with FSDP2 they are sharded like the weights (DTensor; buffers stay
+whole) and gathered only when saved.
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ class EMA:
             for k, v in self.shadow.items():
                 v.copy_(live[k])
         else:
-            weights = [live[k].float() for k in floats]
-            torch._foreach_lerp_([self.shadow[k] for k in floats], weights, 1.0 - self.decay)
+            sharded = [k for k in floats if _is_dtensor(self.shadow[k])]
+            plain = [k for k in floats if not _is_dtensor(self.shadow[k])]
+            for keys in (sharded, plain):  # FSDP shards parameters, not buffers: one call each
+                shadows, weights = [self.shadow[k] for k in keys], [live[k].float() for k in keys]
+                if keys:
+                    torch._foreach_lerp_(shadows, weights, 1.0 - self.decay)
             for k in self.shadow.keys() - set(floats):
                 self.shadow[k].copy_(live[k])
 
@@ -63,13 +67,17 @@ def _as_shadow(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.float().clone() if tensor.is_floating_point() else tensor.clone()
 
 
+def _is_dtensor(tensor: torch.Tensor) -> bool:
+    return hasattr(tensor, "full_tensor")
+
+
 def _full(tensor: torch.Tensor) -> torch.Tensor:
     """A DTensor's full value (a collective), or the tensor itself."""
-    return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+    return tensor.full_tensor() if _is_dtensor(tensor) else tensor
 
 
 def _copy_full_into(target: torch.Tensor, full: torch.Tensor) -> None:
-    if hasattr(target, "full_tensor"):  # DTensor: take this process's shard of ``full``
+    if _is_dtensor(target):  # DTensor: take this process's shard of ``full``
         from torch.distributed.tensor import distribute_tensor
 
         full = distribute_tensor(full.to(target.device), target.device_mesh, target.placements)

@@ -20,29 +20,51 @@ from flowvox.train.task import OptimizerGroup, TrainTask, has_trainable_paramete
 
 def build_accelerator(cfg: TrainConfig):
     """An ``accelerate.Accelerator`` for ``cfg``: CPU or GPU, DDP from the launcher's
-    environment, FSDP2 with ``cfg.fsdp``; ``cfg.mixed_precision`` bf16 autocasts on either
+    environment, FSDP2 with ``cfg.fsdp`` (Accelerate's plugin on GPUs; on CPU the trainer
+    shards itself, see ``shards_by_hand``); ``cfg.mixed_precision`` bf16 autocasts on either
     (on a CPU with bfloat16 dot products, e.g. AVX512-BF16 or AMX, matrix products run about
     2.5× faster), fp16 needs a GPU."""
     from accelerate import Accelerator
     from accelerate.utils import FullyShardedDataParallelPlugin
 
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
-    if cfg.fsdp and cpu:
-        raise FlowvoxError(
-            "train.fsdp needs CUDA GPUs (Accelerate shards on GPUs only); on CPU "
-            "set train.fsdp=false (DDP)"
-        )
-    plugin = FullyShardedDataParallelPlugin(fsdp_version=2) if cfg.fsdp else None
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2) if cfg.fsdp and not cpu else None
     if cfg.mixed_precision == "fp16" and cpu:
         raise FlowvoxError("train.mixed_precision fp16 needs a CUDA GPU; on CPU use bf16 or no")
     _forget_other_precision(cfg.mixed_precision)
     accelerator = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision, fsdp_plugin=plugin)
-    if cfg.fsdp and not accelerator.is_fsdp2:
+    if cfg.fsdp and accelerator.num_processes < 2:
         raise FlowvoxError(
-            "train.fsdp needs a multi-process GPU launch (torchrun or accelerate "
-            "launch); set train.fsdp=false for one process"
+            "train.fsdp needs 2+ processes (torchrun or accelerate launch); set train.fsdp=false "
+            "for one process"
         )
     return accelerator
+
+
+def shards_by_hand(cfg: TrainConfig, accelerator) -> bool:
+    """Whether the trainer applies FSDP2 itself: ``train.fsdp`` on CPU. Accelerate 1.16 turns
+    its FSDP plugin on only for GPU-type launches; with ``cpu=True`` (MULTI_CPU) it silently
+    wraps the model in DDP instead, while torch's ``fully_shard`` works over gloo."""
+    return cfg.fsdp and not accelerator.is_fsdp2
+
+
+def shard_modules(modules: dict[str, nn.Module], names: list[str]) -> None:
+    """FSDP2 ``fully_shard`` each of ``names`` in place (the whole module is one unit: its
+    parameters become DTensors split by rows over the processes). Call before building the
+    optimisers, which must hold the sharded parameters."""
+    from torch.distributed.fsdp import fully_shard
+
+    for name in names:
+        fully_shard(modules[name])
+
+
+def modules_to_wrap(cfg: TrainConfig, accelerator, modules: dict, trainable: list[str]):
+    """The trainable modules ``accelerator.prepare`` must wrap (DDP, or FSDP on GPUs); none
+    when this process shards them itself (``shards_by_hand``), which it does here."""
+    if not shards_by_hand(cfg, accelerator):
+        return trainable
+    shard_modules(modules, trainable)
+    return []
 
 
 def _forget_other_precision(mixed_precision: str) -> None:

@@ -10,7 +10,7 @@ newest readable one exactly (weights, EMA, optimisers, batch position, every RNG
 exporting ``OUT/model/`` (EMA weights + config.json).
 
 Launch: ``python script.py`` (one process), ``torchrun --nproc_per_node N ...`` or
-``accelerate launch ...`` (DDP; gloo on CPU, NCCL on GPU).
+``accelerate launch ...`` (DDP; gloo on CPU, NCCL on GPU; ``train.fsdp``: FSDP2, setup.py).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from flowvox.train.setup import (
     changed_keys,
     check_groups,
     derive_seed,
+    modules_to_wrap,
     move_to_device,
     seed_all,
     unwrap_optimizer,
@@ -96,15 +97,18 @@ class Trainer:
         export = self.task.export_module
         self._template = copy.deepcopy(modules[export]) if cfg.media_every else None
         self.trainable = [n for n in modules if has_trainable_parameters(modules[n])]
+        wrap = modules_to_wrap(cfg, self.acc, modules, self.trainable)  # FSDP on CPU: none
         optimizers = [build_adamw(group, modules, cfg) for group in self.groups]
-        prepared = self.acc.prepare(*(modules[n] for n in self.trainable), *optimizers)
-        count = len(self.trainable)
-        trained = dict(zip(self.trainable, prepared[:count], strict=True))
+        prepared = self.acc.prepare(*(modules[n] for n in wrap), *optimizers)
+        prepared = prepared if isinstance(prepared, tuple) else (prepared,)  # one comes bare
+        trained = {n: modules[n] for n in self.trainable}  # sharded in place, or wrapped:
+        trained |= dict(zip(wrap, prepared, strict=False))  # DDP, FSDP (optimizers follow)
         self.modules = {  # frozen modules only move to the device, in eval mode
             n: trained[n].train() if n in trained else m.to(self.device).eval()
             for n, m in modules.items()
         }
-        self.optimizers = {g.name: o for g, o in zip(self.groups, prepared[count:], strict=True)}
+        opts = prepared[len(wrap) :]
+        self.optimizers = {g.name: o for g, o in zip(self.groups, opts, strict=True)}
         self.params = {
             g.name: [p for n in g.modules for p in self.modules[n].parameters() if p.requires_grad]
             for g in self.groups
