@@ -1,9 +1,9 @@
 """`flowvox <verb>`: build the parser from the verb modules, run one verb, map errors to exits.
 
 Each verb group has its module in ``flowvox.cli`` (``synthesis``: speak, generate, voices;
-``train``: train, export; ``data``: corpus, prepare; ``score_reflow``: score, reflow;
-``bench``, ``pack``, ``convert``, ``vocode``, ``eval``, ``sound``, ``semantic``,
-``serve``); a verb
+``train``: train, export; ``onnx``: export-onnx; ``data``: corpus, prepare;
+``score_reflow``: score, reflow; ``bench``, ``pack``, ``convert``, ``vocode``, ``eval``,
+``sound``, ``semantic``, ``serve``); a verb
 parses its flags and calls one library function. User mistakes (``FlowvoxError``; a
 ``--device`` this machine lacks, checked here for every verb) and a full disk print one line
 to stderr and exit with status 2; a bulk verb whose items partly failed exits with 1; Ctrl-C
@@ -25,6 +25,7 @@ from flowvox.cli.convert import add_convert_parser
 from flowvox.cli.data import add_corpus_parser, add_prepare_parser
 from flowvox.cli.eval import add_eval_parser
 from flowvox.cli.help import HelpFormatter, Parser
+from flowvox.cli.onnx import add_export_onnx_parser
 from flowvox.cli.options import check_device_option
 from flowvox.cli.pack import add_pack_parser
 from flowvox.cli.score_reflow import add_reflow_parser, add_score_parser
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_semantic_parser(verbs, HelpFormatter)
     add_train_parser(verbs, HelpFormatter)
     add_export_parser(verbs, HelpFormatter)
+    add_export_onnx_parser(verbs, HelpFormatter)
     add_corpus_parser(verbs, HelpFormatter)
     add_prepare_parser(verbs, HelpFormatter)
     add_score_parser(verbs, HelpFormatter)

@@ -102,6 +102,10 @@ examples:
   flowvox semantic generate lines.txt out/ --model M --nfe 4 --cfg 2 --seed 7 --batch-size 64
   flowvox semantic generate lines.txt out/ --model M --words-per-second 3.0
   flowvox semantic generate lines.txt out/ --model runs/t2s-ar-tiny/model --temperature 0.7
+  torchrun --nproc_per_node 8 -m flowvox semantic generate lines.txt out/ --model M --device cuda
+
+Under torchrun or accelerate launch, rank k of W makes batches k, k + W, ... into its own
+part; tokens.jsonl is merged when all are done, the file one process writes (docs/bulk.md).
 """
 
 
@@ -172,12 +176,14 @@ def t2s_settings(args: argparse.Namespace, batch_size: int = 32):
 
 def run_generate(args: argparse.Namespace) -> None:
     from flowvox.models.semantic.t2s_generate import generate_tokens_file
+    from flowvox.utils.distributed import launch_from_env, rank_device
 
     set_threads(args)
     settings = t2s_settings(args, args.batch_size)
+    launch = launch_from_env()
     report = generate_tokens_file(
-        args.lines, args.out_dir, args.model, settings, args.tokenizer, args.device,
-        progress=not args.no_progress,
+        args.lines, args.out_dir, args.model, settings, args.tokenizer,
+        rank_device(args.device, launch), progress=not args.no_progress, launch=launch,
     )  # fmt: skip
     print(report.summary())
 

@@ -39,6 +39,11 @@ the model cannot say are listed and the exit status is 1; a rerun retries them.
 examples:
   flowvox generate lines.txt out/ --model runs/infill-tiny/model --ref-audio me.wav
   flowvox generate prompts.jsonl out/ --model M --nfe 16 --epss --batch-frames 20000
+  torchrun --nproc_per_node 8 -m flowvox generate lines.txt out/ --model M --device cuda
+
+Under torchrun or accelerate launch each process (one GPU each: cuda:LOCAL_RANK) makes
+every WORLD_SIZE-th batch; the wavs and manifest.jsonl are those of one process.
+Several nodes: docs/bulk.md (out/ must be on a filesystem they share).
 """
 
 
@@ -91,9 +96,10 @@ def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, metavar="N", help="seed for reproducible output")
     add_device_option(parser)
     parser.add_argument(
-        "--precision", choices=("fp32", "bf16"), default="fp32",
+        "--precision", choices=("fp32", "bf16", "int8"), default="fp32",
         help="bf16: the acoustic model's matrix products in bfloat16, about 2x faster on CPUs "
-        "with AVX-512 BF16/AMX and on GPUs (default: fp32)",
+        "with AVX-512 BF16/AMX and on GPUs; int8 (CPU only): its linear layers, except those "
+        "that set durations, dynamically quantised to int8 (default: fp32)",
     )  # fmt: skip
     add_threads_option(parser)
 
@@ -115,6 +121,11 @@ def add_speak_parser(verbs: argparse._SubParsersAction, formatter_class: type) -
     speak.add_argument(
         "--stream", action="store_true", help="write the audio chunk by chunk as it is made"
     )
+    speak.add_argument(
+        "--backend", choices=("torch", "onnx"), default="torch",
+        help="onnx: the ODE's velocity and the vocoder in onnxruntime (CPU), for a folder "
+        "written by `flowvox export-onnx` (default: torch)",
+    )  # fmt: skip
     speak.set_defaults(run=run_speak)
 
 
@@ -221,6 +232,7 @@ def run_speak(args: argparse.Namespace) -> None:
         options=synthesis_overrides(args),
         stream=args.stream,
         voice=args.voice,
+        backend=args.backend,
     )
     print(report.summary())
 
@@ -228,20 +240,23 @@ def run_speak(args: argparse.Namespace) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     """Exit status 1 when some lines failed (they are listed; a rerun retries them)."""
     from flowvox.infer.files import generate_to_folder
+    from flowvox.utils.distributed import launch_from_env, rank_device
 
     check_output_folder(args.out_dir)
+    launch = launch_from_env()
     report = generate_to_folder(
         args.source,
         args.out_dir,
         model=args.model,
         vocoder=args.vocoder,
-        device=args.device,
+        device=rank_device(args.device, launch),
         ref_audio=args.ref_audio,
         ref_text=args.ref_text,
         options=synthesis_overrides(args),
         batch_frames=args.batch_frames,
         progress=not args.no_progress,
         voice=args.voice,
+        launch=launch,
     )
     print(report.summary())
     return 1 if report.failed else 0

@@ -11,6 +11,11 @@ After each batch its wavs are written, then its manifest lines are appended with
 write. A run stopped at any point (Ctrl-C, crash, power) keeps every finished batch; a torn
 last line is dropped when the folder is opened again, and a rerun skips ids already listed
 (whose wav is still there), so it only makes what is missing.
+
+Under torchrun or accelerate launch (RANK, WORLD_SIZE) each rank makes its share of the
+batches one process would make, into OUT/wavs/ and its own OUT/manifest.rank-000k.jsonl, and
+the parts are merged into OUT/manifest.jsonl when all are done (``flowvox.utils.distributed``):
+the same wavs and manifest as one process.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ from flowvox.audio.io import save_audio
 from flowvox.errors import FlowvoxError
 from flowvox.infer.bulk_source import BulkItem, pack_batches, read_bulk_source
 from flowvox.utils.atomic import atomic_write_text
+from flowvox.utils.distributed import (
+    Launch,
+    finish,
+    merge_parts,
+    own_file,
+    part_paths,
+    whole_lines,
+)
 from flowvox.utils.json_files import append_jsonl
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -65,6 +78,8 @@ class BulkReport:
     audio_seconds: float  # made by this run
     compute_seconds: float  # this run, wall clock
     failed: list[str] = field(default_factory=list)  # "file:line: message" per failed item
+    launch: Launch = Launch()  # which process of how many made this report
+    merged: bool = True  # False: this rank's lines wait in its part for a plain run to merge
 
     @property
     def real_time_factor(self) -> float:
@@ -72,12 +87,18 @@ class BulkReport:
         return self.compute_seconds / self.audio_seconds if self.audio_seconds else float("nan")
 
     def summary(self) -> str:
+        who = f"{self.launch.label}: " if self.launch.label else ""
         lines = [
-            f"{self.made} utterances made ({self.audio_seconds:.1f} s of audio) in "
+            f"{who}{self.made} utterances made ({self.audio_seconds:.1f} s of audio) in "
             f"{self.batches} batches, {self.compute_seconds:.1f} s"
             + (f", RTF {self.real_time_factor:.3f}" if self.audio_seconds else ""),
             f"{self.skipped} of {self.total} were already in {self.manifest}",
         ]
+        if not self.merged:
+            lines.append(
+                f"its lines are in {self.manifest.stem}.rank-*.jsonl: once every rank is done, "
+                "run the same command once without RANK/WORLD_SIZE to merge them"
+            )
         if self.failed:
             lines.append(f"{len(self.failed)} failed (rerun to retry them):")
             lines += [f"  {message}" for message in self.failed[:10]]
@@ -95,6 +116,7 @@ def generate_bulk(
     progress: bool = True,
     ref_audio: str | os.PathLike | None = None,
     ref_text: str | None = None,
+    launch: Launch | None = None,
 ) -> BulkReport:
     """Speak every item of ``source`` into ``out_dir`` (see the module docstring).
 
@@ -106,36 +128,51 @@ def generate_bulk(
     in ``BulkReport.failed`` and the run goes on; any other error stops the run, keeping
     the finished batches. ``ref_audio``/``ref_text``: the reference of items naming none.
     ``batch_frames``: padded frames per batch; None takes ``default_batch_frames(synth)``.
+    ``launch``: this process's share (``flowvox.utils.distributed``; the CLI passes
+    ``launch_from_env()``); None: one process does everything, whatever the environment.
     """
+    launch = Launch() if launch is None else launch
     items = read_bulk_source(source, ref_audio, ref_text)
     out = Path(out_dir)
     _check_out_dir(out)
     manifest = out / MANIFEST_NAME
-    done = _finished_ids(manifest, out)
+    # several ranks, or parts of theirs to finish: batches over the whole source (the same
+    # in every rank, whatever it finds done); else over what is left, as ever
+    whole_plan = launch.world > 1 or bool(part_paths(manifest))
+    own = own_file(manifest, launch)  # the file this process appends to
+    done = _finished_ids(manifest, out, own)
     _check_same_text(items, done, manifest)
-    todo = [item for item in items if item.id not in done]
-    report = BulkReport(out, manifest, len(items), len(items) - len(todo), 0, 0, 0.0, 0.0)
-    if not todo:
+    pending = [item for item in items if item.id not in done]
+    skipped = len(items) - len(pending)
+    report = BulkReport(out, manifest, len(items), skipped, 0, 0, 0.0, 0.0, launch=launch)
+    if not pending and not whole_plan:
         return report
-    for key in dict.fromkeys(item.reference_key for item in todo):
-        _check_reference(synth, key, next(i for i in todo if i.reference_key == key), options)
-    frames = {item.id: _frames(synth, item, options) for item in todo}
+    for key in dict.fromkeys(item.reference_key for item in pending):
+        _check_reference(synth, key, next(i for i in pending if i.reference_key == key), options)
+    planned = items if whole_plan else pending
+    frames = {item.id: _frames(synth, item, options) for item in planned}
     if batch_frames is None:
         batch_frames = default_batch_frames(synth)
-    batches = pack_batches(todo, lambda item: frames[item.id], batch_frames)
+    plan = pack_batches(planned, lambda item: frames[item.id], batch_frames)
     # longest items first: an out-of-memory batch shows in the first seconds, not at the end
-    batches.sort(key=lambda batch: -max(frames[item.id] for item in batch))
-    (out / WAV_DIR).mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with _progress_bar(sum(frames.values()), progress) as bar:  # frames: an honest ETA
+    plan.sort(key=lambda batch: -max(frames[item.id] for item in batch))
+    batches = [[item for item in batch if item.id not in done] for batch in launch.shard(plan)]
+    batches = [batch for batch in batches if batch]
+    if batches:
+        (out / WAV_DIR).mkdir(parents=True, exist_ok=True)
+    start, count = time.perf_counter(), sum(map(len, batches))
+    total = sum(frames[item.id] for batch in batches for item in batch)  # an honest ETA
+    with _progress_bar(total, progress and launch.rank == 0, launch.label) as bar:
         for batch in batches:
             made = _run_batch(synth, batch, options, out, report)
-            append_jsonl(manifest, made)
+            append_jsonl(own, made)
             report.made += len(made)
             report.audio_seconds += sum(record["duration"] for record in made)
             report.compute_seconds = time.perf_counter() - start
             bar.update(sum(frames[item.id] for item in batch))
-            bar.set_postfix_str(f"{report.made + len(report.failed)}/{len(todo)} utt")
+            bar.set_postfix_str(f"{report.made + len(report.failed)}/{count} utt")
+    order = [item.id for batch in plan for item in batch]
+    report.merged = finish(launch, lambda: merge_parts(manifest, _record_key(out), order))
     return report
 
 
@@ -246,37 +283,53 @@ def _check_out_dir(out: Path) -> None:
     # behind by a refused run)
 
 
-def _finished_ids(manifest: Path, out: Path) -> dict[str, str]:
-    """id -> text of the items listed in the manifest whose wav still exists.
+def _finished_ids(manifest: Path, out: Path, own: Path) -> dict[str, str]:
+    """id -> text of the items listed in the manifest or in any rank's part whose wav still
+    exists.
 
-    Lines of items whose wav is gone, and a torn last line (a run killed mid-append), are
-    dropped from the file here (atomic rewrite), so that a redone item is listed once.
+    In ``own`` (the file this process appends to) a torn last line (a run killed mid-append)
+    and lines of items whose wav is gone or that are listed before are dropped (atomic
+    rewrite), so that a redone item is listed once. Other files are only read: another rank
+    may be appending to its part now (its torn last line is left out).
     """
-    if not manifest.is_file():
-        return {}
-    data = manifest.read_bytes().decode("utf-8", errors="replace")
-    lines = data.splitlines()
-    torn = bool(data) and not data.endswith("\n")
-    if torn:
-        lines = lines[:-1]
     done: dict[str, str] = {}
-    kept: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            item_id, text, audio = record["extra"]["id"], record["text"], record["audio"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise FlowvoxError(
-                f"{manifest}:{number}: not a flowvox generate record ({err}); use a new OUT_DIR"
-            ) from err
-        if (out / audio).is_file() and item_id not in done:
-            done[item_id] = text
-            kept.append(line + "\n")
-    if torn or len(kept) != len(lines):
-        atomic_write_text(manifest, "".join(kept))
+    for path in [manifest, *part_paths(manifest)]:
+        lines, torn = whole_lines(path)
+        kept: list[str] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            item_id, text, audio = _parse_record(line, f"{path}:{number}")
+            if (out / audio).is_file() and item_id not in done:
+                done[item_id] = text
+                kept.append(line + "\n")
+        if path == own and (torn or len(kept) != len(lines)):
+            atomic_write_text(path, "".join(kept))
     return done
+
+
+def _parse_record(line: str, where: str) -> tuple[str, str, str]:
+    """(id, text, audio) of a manifest line; a line of another kind is a FlowvoxError."""
+    try:
+        record = json.loads(line)
+        return record["extra"]["id"], record["text"], record["audio"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise FlowvoxError(
+            f"{where}: not a flowvox generate record ({err}); use a new OUT_DIR"
+        ) from err
+
+
+def _record_key(out: Path):
+    """For ``merge_parts``: a manifest line -> its id while its wav exists, else None."""
+
+    def key(line: str) -> str | None:
+        try:
+            item_id, _, audio = _parse_record(line, "")
+        except FlowvoxError:
+            return None
+        return item_id if (out / audio).is_file() else None
+
+    return key
 
 
 def _check_same_text(items: list[BulkItem], done: dict[str, str], manifest: Path) -> None:
@@ -288,10 +341,11 @@ def _check_same_text(items: list[BulkItem], done: dict[str, str], manifest: Path
             )
 
 
-def _progress_bar(total_frames: int, enabled: bool):
+def _progress_bar(total_frames: int, enabled: bool, label: str = ""):
     from tqdm import tqdm
 
+    desc = f"generate ({label})" if label else "generate"
     return tqdm(
-        total=total_frames, desc="generate", unit="frame", unit_scale=True, file=sys.stderr,
+        total=total_frames, desc=desc, unit="frame", unit_scale=True, file=sys.stderr,
         disable=not enabled, dynamic_ncols=True,
     )  # fmt: skip

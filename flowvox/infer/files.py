@@ -22,6 +22,7 @@ from flowvox.infer.bulk import BulkReport, generate_bulk
 from flowvox.infer.bulk_source import read_bulk_source
 from flowvox.infer.synthesizer import Synthesizer
 from flowvox.utils.atomic import atomic_path
+from flowvox.utils.distributed import Launch
 
 AUDIO_SUFFIXES = {".wav": "PCM_16", ".flac": "PCM_16", ".ogg": "VORBIS"}
 
@@ -89,6 +90,7 @@ def speak_to_file(
     options: Any = None,
     stream: bool = False,
     voice: str | None = None,
+    backend: str = "torch",
 ) -> SpokenFile:
     """``flowvox speak``: synthesize ``text`` into ``out_path`` (.wav, .flac or .ogg).
 
@@ -96,13 +98,14 @@ def speak_to_file(
     defaults (``Synthesizer.default_options``), or None for those defaults.
 
     With ``stream`` the audio is written chunk by chunk as ``Synthesizer.stream`` yields it
-    (into a temporary file that is renamed when the last chunk is in).
+    (into a temporary file that is renamed when the last chunk is in). ``backend``: "torch"
+    or "onnx" (``Synthesizer.from_pretrained``).
     """
     out = check_output_file(out_path)
     text = check_text(text)
     check_reference_flags(ref_audio, ref_text, voice)
 
-    synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device)
+    synth = Synthesizer.from_pretrained(model, vocoder=vocoder, device=device, backend=backend)
     options = model_options(synth, options)
     if voice is not None:
         ref_audio, ref_text = synth.voice_prompt(voice)
@@ -157,11 +160,12 @@ def generate_to_folder(
     batch_frames: int | None = None,
     progress: bool = True,
     voice: str | None = None,
+    launch: Launch | None = None,
 ) -> BulkReport:
     """``flowvox generate``: check source and OUT_DIR, load the model, run ``generate_bulk``.
 
     ``ref_audio``/``ref_text`` are the reference for every item that names none;
-    ``options`` as in ``speak_to_file``.
+    ``options`` as in ``speak_to_file``; ``launch`` as in ``generate_bulk``.
     """
     read_bulk_source(source)  # a bad source fails before the model loads
     out = Path(out_dir)
@@ -179,5 +183,5 @@ def generate_to_folder(
         ref_audio, ref_text = synth.voice_prompt(voice)
     return generate_bulk(
         synth, source, out, options, batch_frames, progress,
-        ref_audio=ref_audio, ref_text=ref_text,
+        ref_audio=ref_audio, ref_text=ref_text, launch=launch,
     )  # fmt: skip

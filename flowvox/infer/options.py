@@ -13,7 +13,7 @@ from flowvox.errors import FlowvoxError
 from flowvox.flow import ADAPTIVE_METHODS, FIXED_STEP_METHODS
 
 MAX_PITCH_SHIFT = 24.0  # semitones (two octaves)
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class SynthesisOptions:
     precision: "fp32", or "bf16" to run the acoustic model's matrix products in bfloat16
         (autocast; the ODE state, the vocoder and the output stay float32). On a CPU with
         AVX-512 BF16 or AMX, and on GPUs, this is about 2x faster; outputs differ slightly.
+        "int8" (CPU only): the acoustic model's ``nn.Linear`` layers dynamically quantised to
+        int8 (``flowvox.infer.int8``), the rest float32.
     """
 
     nfe: int = 32

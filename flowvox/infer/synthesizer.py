@@ -32,6 +32,7 @@ from flowvox.audio.mel import MelSpectrogram
 from flowvox.errors import FlowvoxError
 from flowvox.infer.backends import Backend, backend_for, load_backend
 from flowvox.infer.duration import split_duration
+from flowvox.infer.int8 import quantize_int8
 from flowvox.infer.join import CrossFader, cross_fade_join
 from flowvox.infer.model_dir import (
     MODEL_ENV,
@@ -54,6 +55,7 @@ from flowvox.infer.sampling import ChunkJob
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
 from flowvox.infer.vocode import vocode_mels
 from flowvox.models.loading import PretrainedModel
+from flowvox.onnx.backend import OnnxAlignedBackend, load_onnx_vocoder
 from flowvox.text.tokenizers import Tokenizer
 from flowvox.vocoders.io import resolve_vocoder
 from flowvox.vocoders.pairing import check_vocoder_pairing
@@ -61,6 +63,7 @@ from flowvox.vocoders.pairing import check_vocoder_pairing
 LOG = logging.getLogger("flowvox.infer")
 MAX_CACHED_REFERENCES = 64
 SEED_RANGE = 2**31 - 1
+RUNTIMES = ("torch", "onnx")  # what from_pretrained's ``backend`` may name
 
 
 class Synthesizer:
@@ -100,6 +103,7 @@ class Synthesizer:
         self._transcriber = transcriber
         self._mel = MelSpectrogram(self.mel_config)  # CPU: references are conditioned there
         self._references: dict[tuple, Reference] = {}
+        self._int8: Backend | None = None  # the int8 copy, made the first time it is asked
 
     # --- construction -----------------------------------------------------------------
 
@@ -110,9 +114,14 @@ class Synthesizer:
         vocoder: str | os.PathLike | nn.Module | None = None,
         device: str | torch.device = "cpu",
         transcriber: Transcribe | None = None,
+        backend: str = "torch",
     ) -> Synthesizer:
         """Load a model directory (model.safetensors + config.json + vocab.txt) of any family
         in ``flowvox.infer.backends.BACKENDS``, picked by its config.json's "family".
+
+        backend: "torch", or "onnx" for a folder written by ``flowvox export-onnx``: each ODE
+        velocity evaluation and a neural vocoder with a graph run in onnxruntime on the CPU
+        (``flowvox.onnx.backend``); text encoding and durations stay in torch.
 
         vocoder: a vocoder directory, "griffin-lim", or a module; None takes the vocoder the
         model directory names (a ``vocoder/`` folder inside it, or config.json's "vocoder"
@@ -126,9 +135,12 @@ class Synthesizer:
                 "this flowvox install has no bundled default voice; pass a model directory "
                 f"(Synthesizer.from_pretrained('DIR'), flowvox speak --model DIR, or {MODEL_ENV})"
             )
+        if backend not in RUNTIMES:
+            raise FlowvoxError(f"backend {backend!r}: use one of {', '.join(RUNTIMES)}")
+        onnx = backend == "onnx"
         folder = Path(model)
-        backend = load_backend(folder, device)
-        mel = backend.model.config.mel
+        speaker = OnnxAlignedBackend.load(folder, device) if onnx else load_backend(folder, device)
+        mel = speaker.model.config.mel
         if vocoder is None:
             vocoder = named_vocoder(folder)
             if vocoder is None:
@@ -138,11 +150,13 @@ class Synthesizer:
                     folder,
                     mel.name,
                 )
-        voc = resolve_vocoder(vocoder, mel, device, acoustic_name=f"model {folder}")
+        voc = load_onnx_vocoder(vocoder, mel, acoustic_name=f"model {folder}") if onnx else None
+        if voc is None:
+            voc = resolve_vocoder(vocoder, mel, device, acoustic_name=f"model {folder}")
         default = default_reference(folder)
         voices, _ = named_voices(folder)
         sampling = sampling_defaults(folder)
-        return cls(backend, None, voc, transcriber, default, voices, sampling)
+        return cls(speaker, None, voc, transcriber, default, voices, sampling)
 
     def default_options(self, **overrides: Any) -> SynthesisOptions:
         """``SynthesisOptions`` with this model's sampling defaults, then ``overrides``."""
@@ -351,11 +365,21 @@ class Synthesizer:
 
     def _sample(self, jobs: list[ChunkJob], ref: Reference, opts) -> list[torch.Tensor]:
         """Generated log-mels (g_i, f) float32, one per job, by the model's family; with
-        ``opts.precision`` "bf16" the model's matrix products run in bfloat16 (autocast)."""
+        ``opts.precision`` "bf16" the model's matrix products run in bfloat16 (autocast),
+        with "int8" its linear layers in int8 (``int8_backend``)."""
         bf16 = opts.precision == "bf16"
+        backend = self.int8_backend() if opts.precision == "int8" else self.backend
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            mels = self.backend.sample(jobs, ref, opts).mels
+            mels = backend.sample(jobs, ref, opts).mels
         return [mel.float() for mel in mels] if bf16 else mels
+
+    def int8_backend(self) -> Backend:
+        """The family's PyTorch backend over an int8 copy of the model (``flowvox.infer.
+        int8``), made on first use and kept; the float32 model stays as it is. CPU only."""
+        if self._int8 is None:
+            keep = self.backend.int8_keep_fp32  # what decides durations stays float32
+            self._int8 = backend_for(quantize_int8(self.model, keep), self.tokenizer)
+        return self._int8
 
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
         """Generated log-mel (g, f) -> waveform (s,) float32 on the CPU."""

@@ -127,6 +127,17 @@ CASES = {
     "export-checkpoint-ema-truncated": ["export", "{bad}/ckpt-truncated", "{t}/model"],
     "export-out-is-file": ["export", "{checkpoint}", "{tfile}"],
     "export-out-in-missing-folder": ["export", "{checkpoint}", "{t}/no/such/model"],
+    # ---- export-onnx
+    "export-onnx-model-missing": ["export-onnx", "{bad}/no-such-model", "{t}/onnx"],
+    "export-onnx-model-is-vocoder": ["export-onnx", "{vocoder}", "{t}/onnx"],
+    "export-onnx-family-not-exportable": ["export-onnx", "{model}", "{t}/onnx"],
+    "export-onnx-model-truncated": ["export-onnx", "{bad}/model-truncated", "{t}/onnx"],
+    "export-onnx-out-not-empty": ["export-onnx", "{aligned}", "{bad}"],
+    "export-onnx-out-is-file": ["export-onnx", "{aligned}", "{tfile}"],
+    "export-onnx-out-in-missing-folder": ["export-onnx", "{aligned}", "{t}/no/such/onnx"],
+    "export-onnx-exporter-unknown": ["export-onnx", "{aligned}", "{t}/onnx", "--exporter", "tf"],
+    "speak-backend-onnx-not-an-export": [*SPEAK, "--backend", "onnx"],
+    "speak-backend-unknown": [*SPEAK, "--backend", "tensorrt"],
     # ---- corpus
     "corpus-utterances-zero": ["corpus", "build", "{t}/c", "--utterances", "0"],
     "corpus-utterances-not-int": ["corpus", "build", "{t}/c", "--utterances", "ten"],

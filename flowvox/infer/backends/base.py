@@ -62,6 +62,9 @@ class Backend(ABC):
     model_class: ClassVar[type[PretrainedModel]]
     label: ClassVar[str]  # in messages: "the aligned TTS model"
     capabilities: ClassVar[Capabilities]
+    # submodules kept float32 under precision "int8" (flowvox.infer.int8): those that decide
+    # the durations, so that int8 changes how the speech sounds, never its timing
+    int8_keep_fp32: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: PretrainedModel, tokenizer: Tokenizer) -> None:
         self.model = model.eval()

@@ -41,6 +41,7 @@ class FastPitchBackend(Backend):
     capabilities = Capabilities(
         voice_prompt=False, explicit_duration=False, pitch_shift=True, ode=False, epss=False
     )
+    int8_keep_fp32 = ("encoder", "duration_predictor")
 
     def chunk_budget(self, ref: Reference, opts: SynthesisOptions) -> int:
         """⌊NOMINAL_BYTES_PER_SECOND · chunk_seconds · speed⌋ bytes (at least

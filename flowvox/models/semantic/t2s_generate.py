@@ -33,6 +33,7 @@ from flowvox.models.semantic.t2s_fm_generate import (
 )
 from flowvox.models.semantic.t2s_fm_model import T2SFlow
 from flowvox.models.semantic.t2s_folder import t2s_family
+from flowvox.utils.distributed import Launch
 
 
 @dataclass
@@ -110,10 +111,13 @@ def generate_tokens_file(
     tokenizer: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: bool = True,
+    launch: Launch | None = None,
 ) -> GenerateReport:
     """Write OUT_DIR/tokens.jsonl for every line of ``lines`` with the T2S model folder
     ``model`` (either family; ``flowvox.models.semantic.t2s_files`` has the format). The
-    settings, the folders and every line are checked before anything is written."""
+    settings, the folders and every line are checked before anything is written.
+    ``launch``: this process's share of the batches (``flowvox.utils.distributed``; the
+    CLI passes ``launch_from_env()``); None: one process, whatever the environment."""
     settings = settings or GenerateSettings()
     items = read_text_lines(lines, "LINES")
     out = check_out_dir(out_dir)
@@ -129,4 +133,4 @@ def generate_tokens_file(
         records = t2s_records(pair, [t for _, t in batch], seeds, settings)
         return [dict(id=n, text=t, **r) for (n, t), r in zip(batch, records, strict=True)]
 
-    return write_token_lines(items, out, make_batch, settings.batch_size, progress)
+    return write_token_lines(items, out, make_batch, settings.batch_size, progress, launch)
