@@ -78,7 +78,7 @@ def train_diffusion(work: Path, run_file: str, step: int) -> Path:
         return ckpt
     resume = ["--resume"] if list(out.glob("checkpoints/step-*")) else []
     flow_config = json.loads((work / "lfm" / "model" / "config.json").read_text())
-    keep = flow_config["run"]["train"]["checkpoint_every"]
+    keep = flow_config["train"]["checkpoint_every"]
     if step % keep:
         raise SystemExit(f"--compare-step {step} is not a multiple of checkpoint_every {keep}")
     sets = [
