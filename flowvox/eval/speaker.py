@@ -11,35 +11,25 @@ slt, measured by tests/eval/test_judges_on_engine_audio.py.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from flowvox.audio import load_audio, resample
-from flowvox.audio.io import check_finite
+from flowvox.audio import load_audio
+from flowvox.audio.dvector import DVECTOR_SAMPLE_RATE, DVectorEncoder
 from flowvox.errors import FlowvoxError
 
-SPEAKER_SAMPLE_RATE = 16000
-INSTALL_HINT = "pip install 'flowvox[eval]'"
+SPEAKER_SAMPLE_RATE = DVECTOR_SAMPLE_RATE
 
 
 class SpeakerEncoder:
-    """resemblyzer VoiceEncoder on CPU, loaded once; embeds waveforms or files."""
+    """resemblyzer VoiceEncoder on CPU, loaded once; embeds waveforms or files. The
+    computation is ``flowvox.audio.dvector.DVectorEncoder``'s, the TTS models' speaker
+    condition, so the judge and the condition agree."""
 
     def __init__(self, device: str = "cpu") -> None:
-        try:
-            with warnings.catch_warnings():  # resemblyzer imports a deprecated scipy path
-                warnings.simplefilter("ignore", DeprecationWarning)
-                import resemblyzer
-        except ImportError as err:
-            raise FlowvoxError(
-                f"resemblyzer is not installed ({err.name} missing); {INSTALL_HINT}, or "
-                "pip install webrtcvad-wheels && pip install --no-deps resemblyzer"
-            ) from err
-        self._preprocess = resemblyzer.preprocess_wav
-        self._encoder = resemblyzer.VoiceEncoder(device=device, verbose=False)
-        self._encoder.eval()
+        self._dvector = DVectorEncoder(device, purpose="the speaker judge needs it")
+        self._dvector.load()  # a missing resemblyzer fails here, before any audio
 
     def embed(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
         """Unit-norm speaker embedding (d,) of a mono waveform (n,) at ``sample_rate``.
@@ -48,20 +38,7 @@ class SpeakerEncoder:
         quiet audio to -30 dBFS and shortens long pauses (WebRTC VAD). Raises
         ``FlowvoxError`` when the audio holds no speech.
         """
-        wav = np.asarray(wav, dtype=np.float32)
-        if wav.ndim != 1:
-            raise FlowvoxError(f"audio: expected a mono waveform of shape (n,), got {wav.shape}")
-        check_finite(wav, "audio")
-        wav16 = resample(wav, sample_rate, SPEAKER_SAMPLE_RATE)  # (m,)
-        if not np.any(wav16):
-            raise FlowvoxError("audio: the waveform is silent; a speaker embedding needs speech")
-        trimmed = self._preprocess(wav16)
-        if trimmed.size == 0:  # the VAD found no speech: embed the whole clip instead
-            trimmed = wav16
-        embedding = self._encoder.embed_utterance(trimmed.astype(np.float32))  # (d,)
-        if not np.all(np.isfinite(embedding)):
-            raise FlowvoxError("audio: no speaker embedding could be computed (no speech?)")
-        return embedding.astype(np.float32)
+        return self._dvector(wav, sample_rate)
 
     def embed_many(self, wavs: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
         """Embeddings (m, d) of m waveforms that share one sample rate."""

@@ -3,12 +3,13 @@
 Steps: load (any format libsndfile reads) and mix to mono, resample to the model's mel rate,
 refuse silence, trim silent edges, loudness-normalise to -23 LUFS (as the corpus builder
 does), cut a clip longer than ``max_seconds`` at the quietest frame of its last 4 s before
-the limit, refuse what is left if under 0.5 s, compute the log-mel. Without a transcript the
+the limit, refuse what is left if under 0.5 s, compute the log-mel (and, for a model with
+``cond_dim`` > 0, the clip's speaker d-vector: ``speaker_embedder``). Without a transcript the
 clip is transcribed by the given recogniser (pocketsphinx by default) and one warning line
 shows the transcript; a clip that had to be cut is transcribed again for the same reason
 (the user's text would describe words that were cut away).
 """
-# s: samples, n: mel frames, f: mel bins
+# s: samples, n: mel frames, f: mel bins, b: batch (chunks), k: d-vector channels
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 from torch import Tensor
 
 from flowvox.audio.asr import PocketsphinxASR
+from flowvox.audio.dvector import DVectorEncoder
 from flowvox.audio.io import (
     AudioClip,
     check_finite,
@@ -42,6 +44,7 @@ SEARCH_SECONDS = 4.0  # how far before the limit a cut point is looked for
 FRAME_SECONDS = 0.02  # energy frames for the cut search (hop: half a frame)
 
 Transcribe = Callable[[np.ndarray, int], str]  # (wav (s,), sample_rate) -> words
+EmbedSpeaker = Callable[[np.ndarray, int], np.ndarray]  # (wav (s,), sample_rate) -> (k,)
 RefAudio = str | os.PathLike | AudioClip
 
 
@@ -52,7 +55,8 @@ class Reference:
     wav: (s,) float32 at ``sample_rate`` (the model's mel rate). mel: (n, f) log-mel, CPU.
     text: the transcript as it is prepended to generated text (ends in ". ").
     transcribed: the text came from the recogniser. clipped: the clip was cut to the limit.
-    source: the path, or "<array>".
+    source: the path, or "<array>". dvector: (k,) float32 speaker d-vector of ``wav``, for
+    models with ``cond_dim`` > 0 (None otherwise).
     """
 
     wav: np.ndarray
@@ -62,6 +66,7 @@ class Reference:
     transcribed: bool
     clipped: bool
     source: str
+    dvector: Tensor | None = None
 
     @property
     def frames(self) -> int:
@@ -119,11 +124,14 @@ def build_reference(
     sample_rate: int,
     transcribe: Transcribe,
     max_seconds: float = 12.0,
+    embed_speaker: EmbedSpeaker | None = None,
 ) -> Reference:
     """Condition ``source`` into a :class:`Reference` (see the module doc).
 
     mel_fn: waveform (s,) -> log-mel (f, n) at ``sample_rate`` (a ``MelSpectrogram``).
     transcribe: recogniser used when ``ref_text`` is None or the clip was cut.
+    embed_speaker: the d-vector function of a model with ``cond_dim`` > 0, run on the
+    conditioned clip; None: no d-vector.
     Raises ``FlowvoxError`` for a missing, unreadable, silent or too short clip.
     """
     wav, name = _load(source, sample_rate)
@@ -165,6 +173,9 @@ def build_reference(
         )
         LOG.warning("reference %s %s; transcribed it as: %r", name, why, text)
     mel = mel_fn(torch.from_numpy(np.ascontiguousarray(clipped)))  # (f, n)
+    dvector = None
+    if embed_speaker is not None:
+        dvector = torch.from_numpy(np.array(embed_speaker(clipped, sample_rate), np.float32))
     return Reference(
         wav=clipped,
         sample_rate=sample_rate,
@@ -173,6 +184,7 @@ def build_reference(
         transcribed=transcribed,
         clipped=was_clipped,
         source=name,
+        dvector=dvector,
     )
 
 
@@ -193,3 +205,27 @@ def pocketsphinx_transcriber() -> Transcribe:
 
     asr = PocketsphinxASR()
     return asr.transcribe
+
+
+def speaker_embedder(model: torch.nn.Module) -> EmbedSpeaker | None:
+    """The d-vector function of a model whose config has ``cond_dim`` > 0 (resemblyzer,
+    loaded at its first call), else None: a model without it never imports resemblyzer."""
+    config = getattr(model, "config", None)
+    return DVectorEncoder() if getattr(config, "cond_dim", 0) > 0 else None
+
+
+def speaker_rows(ref: Reference, model: torch.nn.Module, rows: int) -> Tensor | None:
+    """The reference's d-vector repeated for ``rows`` batch rows, (b, k) on the model's
+    device and dtype, for a model with ``cond_dim`` > 0; None for one without."""
+    width = getattr(getattr(model, "config", None), "cond_dim", 0)
+    if width == 0:
+        return None
+    if ref.dvector is None or ref.dvector.shape != (width,):
+        have = "none" if ref.dvector is None else tuple(ref.dvector.shape)
+        raise FlowvoxError(
+            f"the model takes a ({width},) speaker d-vector and the reference {ref.source} "
+            f"has {have}: condition it with Synthesizer.reference (or build_reference with "
+            "embed_speaker=speaker_embedder(model))"
+        )
+    param = next(model.parameters())
+    return ref.dvector.to(param.device, param.dtype).expand(rows, width)  # (b, k)

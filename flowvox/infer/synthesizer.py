@@ -50,6 +50,7 @@ from flowvox.infer.reference import (
     build_reference,
     pocketsphinx_transcriber,
     reference_key,
+    speaker_embedder,
 )
 from flowvox.infer.sampling import ChunkJob
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
@@ -103,6 +104,7 @@ class Synthesizer:
         self._transcriber = transcriber
         self._mel = MelSpectrogram(self.mel_config)  # CPU: references are conditioned there
         self._references: dict[tuple, Reference] = {}
+        self._embed_speaker = speaker_embedder(self.model)  # d-vectors, cond_dim > 0 only
         self._int8: Backend | None = None  # the int8 copy, made the first time it is asked
 
     # --- construction -----------------------------------------------------------------
@@ -213,8 +215,9 @@ class Synthesizer:
         if key is not None and key in self._references:
             return self._references[key]
         ref = build_reference(
-            ref_audio, ref_text, self._mel, self.sample_rate, self._transcribe, max_seconds
-        )
+            ref_audio, ref_text, self._mel, self.sample_rate, self._transcribe, max_seconds,
+            self._embed_speaker,
+        )  # fmt: skip
         if key is not None:
             if len(self._references) >= MAX_CACHED_REFERENCES:
                 self._references.pop(next(iter(self._references)))

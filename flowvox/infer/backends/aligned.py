@@ -9,6 +9,8 @@ from its own ``torch.Generator().manual_seed(seed_i)`` (``initial_noise``): a ch
 same result alone or batched (``plan_aligned``). ``AlignedTTS.synthesize`` then solves all
 rows with those durations and noise (the ONNX backend, ``flowvox.onnx.backend``, solves the
 same plan through onnxruntime); out[i, p:L_i] is returned (the prompt frames are dropped).
+A model with ``cond_dim`` > 0 gets the reference's d-vector on every row (``spk`` (b, k)), in
+the text encoding and in the ODE.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import Tensor
 from flowvox.errors import FlowvoxError
 from flowvox.infer.backends.base import Backend, Capabilities
 from flowvox.infer.options import SynthesisOptions
-from flowvox.infer.reference import Reference
+from flowvox.infer.reference import Reference, speaker_rows
 from flowvox.infer.sampling import ChunkJob, SampleResult, initial_noise
 from flowvox.infer.text import token_ids
 from flowvox.models.aligned.model import AlignedTTS, EncodedText
@@ -43,7 +45,8 @@ class AlignedBackend(Backend):
 
     def sample(self, jobs: list[ChunkJob], ref: Reference, opts: SynthesisOptions) -> SampleResult:
         prompt_tokens = len(token_ids(ref.text, "", self.tokenizer))
-        return sample_aligned(self.model, jobs, prompt_tokens, opts)
+        spk = speaker_rows(ref, self.model, len(jobs))  # (b, k), None without cond_dim
+        return sample_aligned(self.model, jobs, prompt_tokens, opts, spk)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class AlignedPlan:
     sampling options): ids (b, l0) with lengths (b,); prompt_mel (b, p, f) holding frames (b,)
     real frames, whose transcript is the first tokens (b,) of the ids; enc the text encoding;
     durations (b, l) frames per model token (blanks included); noise x_0 (b, n, f); jobs with
-    their total_frames L_i = sum_j d_ij."""
+    their total_frames L_i = sum_j d_ij; spk (b, k) the speaker d-vectors, or None."""
 
     ids: Tensor
     lengths: Tensor
@@ -63,6 +66,7 @@ class AlignedPlan:
     durations: Tensor
     noise: Tensor
     jobs: list[ChunkJob]
+    spk: Tensor | None = None
 
     def generated(self, mel: Tensor) -> list[Tensor]:
         """Row i of ``mel`` (b, n, f) without its prompt frames and padding: (g_i, f)."""
@@ -71,11 +75,16 @@ class AlignedPlan:
 
 @torch.inference_mode()
 def sample_aligned(
-    model: AlignedTTS, jobs: Sequence[ChunkJob], prompt_tokens: int, opts: SynthesisOptions
+    model: AlignedTTS,
+    jobs: Sequence[ChunkJob],
+    prompt_tokens: int,
+    opts: SynthesisOptions,
+    spk: Tensor | None = None,
 ) -> SampleResult:
     """Generated log-mel (g_i, f) per job; every job's ids start with ``prompt_tokens``
-    tokens of its reference transcript. See the module doc."""
-    plan = plan_aligned(model, jobs, prompt_tokens, opts)
+    tokens of its reference transcript; ``spk`` (b, k) for a model with ``cond_dim`` > 0.
+    See the module doc."""
+    plan = plan_aligned(model, jobs, prompt_tokens, opts, spk)
     out = model.synthesize(
         plan.ids,
         plan.lengths,
@@ -83,6 +92,7 @@ def sample_aligned(
         plan.frames,
         plan.tokens,
         durations=plan.durations,
+        spk=plan.spk,
         nfe=opts.nfe,
         cfg=opts.cfg,
         solver=opts.solver,
@@ -93,7 +103,11 @@ def sample_aligned(
 
 
 def plan_aligned(
-    model: AlignedTTS, jobs: Sequence[ChunkJob], prompt_tokens: int, opts: SynthesisOptions
+    model: AlignedTTS,
+    jobs: Sequence[ChunkJob],
+    prompt_tokens: int,
+    opts: SynthesisOptions,
+    spk: Tensor | None = None,
 ) -> AlignedPlan:
     """Text encoding, durations (the prompt's by MAS, the rest predicted / speed) and each
     row's noise from its own seed: what the ODE needs, whichever runtime solves it."""
@@ -107,7 +121,7 @@ def plan_aligned(
     for i, job in enumerate(jobs):
         prompt_mel[i, : job.ref_mel.shape[0]] = job.ref_mel.to(device=device, dtype=dtype)
     tokens = torch.full((b,), prompt_tokens, dtype=torch.long, device=device)
-    enc = model.encode(ids, lengths)
+    enc = model.encode(ids, lengths, spk)
     log_dur = model.duration_predictor(enc.hidden, enc.mask)
     durations = durations_from_log(log_dur, enc.mask, opts.speed)  # (b, l)
     prompt = model._prompt(enc, lengths, prompt_mel, frames, tokens)  # MAS on the prompt
@@ -120,4 +134,4 @@ def plan_aligned(
         )
     sized = [dataclasses.replace(j, total_frames=int(t)) for j, t in zip(jobs, totals, strict=True)]
     x_0 = initial_noise(sized, int(max(totals)), f, dtype).to(device)  # (b, n, f)
-    return AlignedPlan(ids, lengths, prompt_mel, frames, tokens, enc, durations, x_0, sized)
+    return AlignedPlan(ids, lengths, prompt_mel, frames, tokens, enc, durations, x_0, sized, spk)

@@ -10,7 +10,8 @@ unconditional rows] as one batch of 2b and applies v = v_c + w (v_c - v_u); the 
 features of all 2b rows are computed once (``encode_text_cfg``) and reused at every step.
 Each row's noise comes from its own seed (``initial_noise``). The generated part
 out[i, r_i:L_i] is returned; the reference region is dropped (the prompt itself is not
-re-synthesised).
+re-synthesised). A model with ``cond_dim`` > 0 gets the reference's d-vector on every row
+(``spk`` (b, k)), zeroed with the prompt on the unconditional rows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import Tensor
 from flowvox.flow import F5Guidance, solve
 from flowvox.infer.backends.base import Backend, Capabilities
 from flowvox.infer.options import SynthesisOptions
-from flowvox.infer.reference import Reference
+from flowvox.infer.reference import Reference, speaker_rows
 from flowvox.infer.sampling import ChunkJob, SampleResult, initial_noise, sampling_grid
 from flowvox.models.infill.model import InfillTTS
 from flowvox.nn.masks import lengths_to_mask, pad_token_ids
@@ -54,14 +55,21 @@ class InfillBackend(Backend):
         return total
 
     def sample(self, jobs: list[ChunkJob], ref: Reference, opts: SynthesisOptions) -> SampleResult:
-        return sample_chunks(self.model, jobs, opts)
+        spk = speaker_rows(ref, self.model, len(jobs))  # (b, k), None without cond_dim
+        if spk is None:  # called as before speaker vectors (tests stand in for it so)
+            return sample_chunks(self.model, jobs, opts)
+        return sample_chunks(self.model, jobs, opts, spk)
 
 
 @torch.inference_mode()
 def sample_chunks(
-    model: InfillTTS, jobs: Sequence[ChunkJob], options: SynthesisOptions
+    model: InfillTTS,
+    jobs: Sequence[ChunkJob],
+    options: SynthesisOptions,
+    spk: Tensor | None = None,
 ) -> SampleResult:
-    """Generate every job in one padded batch; see the module doc for the layout."""
+    """Generate every job in one padded batch; see the module doc for the layout. ``spk``
+    (b, k): the rows' speaker d-vectors, for a model with ``cond_dim`` > 0."""
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     b, f = len(jobs), model.config.mel_dim
@@ -79,16 +87,18 @@ def sample_chunks(
         cache = model.encode_text(ids, n, mask)  # (b, n, c) once per generation
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
-            return model(x, cond, cache, t, mask)
+            return model(x, cond, cache, t, mask, spk=spk)
 
     else:
         cache = model.encode_text_cfg(ids, n, mask)  # (2b, n, c) once per generation
         cond_2 = torch.cat([cond, cond])  # (2b, n, f)
         mask_2 = None if mask is None else torch.cat([mask, mask])  # (2b, n)
         drop_audio = torch.arange(2 * b, device=device) >= b  # (2b,) uncond rows last
+        spk_2 = None if spk is None else torch.cat([spk, spk])  # (2b, k), zeroed when dropped
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
-            v = model(torch.cat([x, x]), cond_2, cache, torch.cat([t, t]), mask_2, drop_audio)
+            x_2, t_2 = torch.cat([x, x]), torch.cat([t, t])
+            v = model(x_2, cond_2, cache, t_2, mask_2, drop_audio, spk=spk_2)
             return guidance.combine(v[:b], v[b:])  # (b, n, f)
 
     result = solve(velocity, x_0, sampling_grid(options), options.solver)

@@ -25,8 +25,19 @@ class AlignedTTSConfig(PresetConfig):
 
     ``text_vocab_size`` is the tokenizer's vocab size; with ``add_blank`` the encoder has one
     more row, id ``text_vocab_size``, the blank interspersed between tokens (Glow-TTS).
-    ``cond_dim`` > 0 adds a global condition vector (a speaker embedding) to the encoder
-    and to the decoder's time embedding. ``max_frames`` bounds a synthesized utterance.
+    ``max_frames`` bounds a synthesized utterance.
+
+    ``cond_dim`` > 0 (256: resemblyzer's d-vector, ``flowvox.audio.dvector``) conditions the
+    model on a global speaker vector g besides the audio prompt: W_e g is added to every
+    token's features before the encoder's transformer layers, so the per-token means μ, the
+    prior and the durations (the predictor reads the encoder output) follow the speaker;
+    and W_g g is added to the decoder's time embedding c, which modulates every DiT block
+    (adaLN) and the output norm, the route DiT gives a global label. g is zeroed wherever
+    the audio prompt is dropped (classifier-free guidance: the unconditional row has no
+    prompt, no text and no speaker; the encoder, run once per batch, keeps it). The trainer
+    conditions an utterance on the d-vector of another utterance of its speaker
+    (``flowvox.data.dvectors``), the Synthesizer on the reference clip's. 0 (the default)
+    adds no weight: a model without it is unchanged.
     """
 
     PRESET_FAMILY: ClassVar[str] = "aligned"
@@ -52,7 +63,7 @@ class AlignedTTSConfig(PresetConfig):
     dim_head: int = 64
     ff_mult: float = 2.0
     dropout: float = 0.1
-    cond_dim: int = 0
+    cond_dim: int = 0  # width of the speaker d-vector g (256), 0: none
     mel: MelConfig | str = "vocos24k"
     tokenizer: str = "char"  # "char" (vocab file), "byte", or "phoneme:<language>" (espeak-ng)
     vocab_file: str | None = "vocab.txt"  # relative to the checkpoint directory

@@ -12,6 +12,8 @@ Training, per batch (all random numbers from one generator):
      loss = Σ (v_θ(x_t, cond, μ̃, t) - u)² over the span (or all frames) / (frames · f).
      Per sample the prompt is dropped with p = ``audio_drop_prob`` and prompt and text
      (μ̃ = 0) together with p = ``cond_drop_prob``: the unconditional velocity for guidance.
+     A speaker vector g (``cond_dim`` > 0) enters the encoder and the decoder's time
+     embedding; the decoder's copy is zeroed with the prompt.
   total = flow + prior_weight · prior + duration_weight · duration.
 
 Inference (``synthesize``): encoder once; durations predicted (or given; an audio prompt's
@@ -103,6 +105,8 @@ class FrameDecoder(nn.Module):
 
     x = W_in cat(x_t, cond, μ̃) + ConvPos;  c = TimeEmb(t) (+ W_g g);  AdaLN-zero DiT blocks
     with RoPE and a key padding mask;  v = W_out AdaLNFinal(x, c), 0 at padding frames.
+    Dropped rows: cond = 0 where drop_audio, μ̃ = 0 where drop_text, and g = 0 where
+    drop_audio (the speaker goes with the prompt; CFG's unconditional row drops both).
     """
 
     def __init__(self, config: AlignedTTSConfig) -> None:
@@ -142,7 +146,7 @@ class FrameDecoder(nn.Module):
         if self.cond_embed is not None:
             if g is None:
                 raise FlowvoxError("this model needs a (batch, cond_dim) speaker vector: pass spk")
-            c = c + self.cond_embed(g)
+            c = c + self.cond_embed(g.masked_fill(drop_audio[:, None], 0.0))  # (b, d)
         x = self.input_proj(torch.cat((x_t, cond, mu), dim=-1))  # (b, n, d)
         x = x + self.conv_pos(x, mask)
         rope = self.rotary(x.shape[1])
@@ -179,6 +183,11 @@ class AlignedTTS(PretrainedModel):
         if bool((lengths < 1).any()):
             k = int((lengths < 1).nonzero()[0, 0])
             raise FlowvoxError(f"text of item {k} has no tokens: pass a non-empty text")
+        c = self.config.cond_dim
+        if c > 0 and spk is not None and spk.shape != (ids.shape[0], c):
+            raise FlowvoxError(
+                f"spk {tuple(spk.shape)}: pass one speaker vector per item, (b, {c})"
+            )
         real = lengths_to_mask(lengths, ids.shape[1])  # (b, l0)
         ids = ids.long().masked_fill(~real, 0)
         if bool(((ids < 0) | (ids >= vocab)).any()):
@@ -293,6 +302,8 @@ class AlignedTTS(PretrainedModel):
         frames. The prompt's tokens get their MAS durations on the prompt, the rest predicted
         ones (divided by ``speed``); the prompt frames are copied into the output.
         ``durations`` (b, l) (model tokens, blanks included) overrides all of that.
+        ``spk`` (b, c): the speaker vectors of a model with ``cond_dim`` > 0 (the reference's
+        d-vector), dropped in guidance's unconditional rows.
         ``cfg`` is the F5 weight w (0: off); ``sway`` None gives a uniform time grid.
         ``noise`` (b, n, f): the ODE's start x_0 instead of a draw from ``generator``; n must
         be the longest total of the durations (reflow pairs pass it with given durations).

@@ -13,6 +13,9 @@ Run file (see ``configs/aligned-tiny.yaml``)::
 
 One step (random numbers from ``ctx.generator``, so a resumed run repeats them):
 MAS durations, then loss = flow + w_p prior + w_d duration (``AlignedTTS.forward``).
+With ``model.cond_dim: 256`` each utterance is conditioned on the resemblyzer d-vector of
+another utterance of its speaker, drawn after the step's other random choices; the d-vectors
+are computed at the first start and cached in the prepared folder (``flowvox.data.dvectors``).
 With ``data.reflow_pairs: DIR`` the batches are stored (x_0, x_1) pairs (``flowvox reflow
 pairs``; mel = x_1) and x_0 replaces the noise draw (``flowvox.models.aligned.reflow``).
 Utterances with fewer frames than encoder tokens (blanks included) cannot be aligned and are
@@ -33,7 +36,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from flowvox.audio.dvector import DVECTOR_DIM
 from flowvox.data.dataset import MelDataset
+from flowvox.data.dvectors import SpeakerVectors, cached_dvectors, speaker_vectors
 from flowvox.errors import FlowvoxError
 from flowvox.models.aligned.config import ALIGNED_FAMILY, AlignedTTSConfig
 from flowvox.models.aligned.inputs import AlignedBatch, AlignedCollate
@@ -91,10 +96,19 @@ class AlignedTTSTask(TTSTask):
     def __init__(self, config: AlignedTaskConfig):
         super().__init__(config)
         self.collate = AlignedCollate(self.text)
-        if self.model_config.cond_dim > 0:
+        cond_dim = self.model_config.cond_dim
+        if cond_dim not in (0, DVECTOR_DIM):
             raise FlowvoxError(
-                "model.cond_dim > 0: the aligned_tts trainer has no speaker vectors yet; set 0"
+                f"model.cond_dim={cond_dim}: the speaker d-vectors (resemblyzer) have "
+                f"{DVECTOR_DIM} channels; set {DVECTOR_DIM}, or 0 for no speaker vector"
             )
+        if cond_dim and config.data.reflow_pairs:
+            raise FlowvoxError(
+                "data.reflow_pairs with model.cond_dim > 0: reflow pairs hold no speaker "
+                "vectors; set model.cond_dim: 0 or drop data.reflow_pairs"
+            )
+        self.speakers: SpeakerVectors | None = None  # the training d-vectors (cond_dim > 0)
+        self._media_spk: torch.Tensor | None = None
         config.model = self.model_config.to_dict()  # what checkpoints and export store
 
     def build_modules(self) -> dict[str, nn.Module]:
@@ -108,6 +122,8 @@ class AlignedTTSTask(TTSTask):
             )
             return TrainData(pairs, pairs.lengths, ReflowCollate(self.collate))
         dataset = self._dataset(self.config.data.split, filtered=True)
+        if self.model_config.cond_dim > 0:
+            self.speakers = speaker_vectors(self.prepared, dataset.entries)
         return TrainData(dataset, dataset.lengths, self.collate)
 
     def training_step(
@@ -119,7 +135,11 @@ class AlignedTTSTask(TTSTask):
         draw = model.draw_training(lengths, mel.shape[1], ctx.generator, mel.dtype)
         if batch.x_0 is not None:  # reflow: the stored noise of x_1 = mel replaces the draw
             draw = dataclasses.replace(draw, x_0=batch.x_0.to(draw.x_0))
-        out = wrapped(mel, lengths, batch.ids, batch.lengths, draw)
+        spk = None
+        if self.model_config.cond_dim > 0:  # another utterance's d-vector, same speaker
+            assert self.speakers is not None, "train_data() builds the speaker vectors"
+            spk = self.speakers.draw(batch.utterances.indices, ctx.generator).to(mel)  # (b, c)
+        out = wrapped(mel, lengths, batch.ids, batch.lengths, draw, spk)
         terms = {"flow": out.flow.detach(), "prior": out.prior.detach()}
         terms["duration"] = out.duration.detach()
         return StepOutput(out.loss, terms=terms, frames=int(lengths.sum()))
@@ -133,10 +153,16 @@ class AlignedTTSTask(TTSTask):
         ids, lengths = pad_ids([self.collate.encode(item.text)])
         media = self.config.media
         gen = torch.Generator().manual_seed(media.seed)
+        spk = None  # the media utterance's own d-vector (cond_dim > 0), read once
+        if self.model_config.cond_dim > 0:
+            if self._media_spk is None:
+                self._media_spk = cached_dvectors(self.prepared, [item.audio_path])  # (1, c)
+            spk = self._media_spk.to(device)
         try:
             out = model.synthesize(
-                ids.to(device), lengths.to(device), nfe=media.nfe, cfg=media.cfg, generator=gen
-            )
+                ids.to(device), lengths.to(device), spk=spk, nfe=media.nfe, cfg=media.cfg,
+                generator=gen,
+            )  # fmt: skip
         except FlowvoxError:  # predicted durations past max_frames early in training
             sink.scalar("media/frames_error", float("inf"))
             return

@@ -30,6 +30,17 @@ class InfillTTSConfig(PresetConfig):
     padding keys, GRN counts padding). ``text_vocab_size`` is the
     tokenizer's vocab size without the filler (the embedding has one more row); the trainer
     sets it from the tokenizer.
+
+    ``cond_dim`` > 0 (256: resemblyzer's d-vector, ``flowvox.audio.dvector``) conditions the
+    model on a global speaker vector g besides the audio prompt: W_g g is added to the time
+    embedding, the model's one global conditioning vector (the DiT's adaLN input, which
+    scales, shifts and gates every block and the output norm: the route DiT gives a class
+    label; E2's time token, which every frame attends to). Not to the text features: F5/E2
+    have no duration predictor, so the speaker has no durations to steer there. g is zeroed
+    wherever the audio prompt is dropped (classifier-free guidance: the unconditional row has
+    no prompt, no text and no speaker). The trainer conditions an utterance on the d-vector
+    of another utterance of its speaker (``flowvox.data.dvectors``), the Synthesizer on the
+    reference clip's. 0 (the default) adds no weight: a model without it is unchanged.
     """
 
     PRESET_FAMILY: ClassVar[str] = "infill"
@@ -50,6 +61,7 @@ class InfillTTSConfig(PresetConfig):
     e2_skip: Literal["concat", "add", "none"] = "concat"  # E2: how mirrored layers join
     hide_padding: bool = True
     checkpoint_activations: bool = False
+    cond_dim: int = 0  # width of the speaker d-vector g (256), 0: none
     mel: MelConfig | str = "vocos24k"
     tokenizer: str = "char"  # "char" (vocab file), "byte", or "phoneme:<language>"
     vocab_file: str | None = "vocab.txt"  # relative to the checkpoint directory
@@ -80,6 +92,8 @@ class InfillTTSConfig(PresetConfig):
             raise bad("depth", "the E2 backbone pairs its layers: use an even depth")
         if self.text_vocab_size is not None and self.text_vocab_size < 1:
             raise bad("text_vocab_size", "must be at least 1 (the tokenizer's vocab size)")
+        if self.cond_dim < 0:
+            raise bad("cond_dim", "must be 0 (no speaker vector) or its width (256)")
         lo, hi = self.frac_lengths_mask
         if not 0.0 <= lo <= hi <= 1.0:
             raise bad("frac_lengths_mask", "must be (low, high) with 0 <= low <= high <= 1")

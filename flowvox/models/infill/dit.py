@@ -7,7 +7,8 @@ Module tree and state-dict names follow F5-TTS (``time_embed.time_mlp.{0,2}``,
 ``long_skip_connection``, ``norm_out.linear``, ``proj_out``), so the official EMA weights load
 after stripping their ``ema_model.transformer.`` prefix.
 """
-# b: batch, n: mel frames, f: mel bins, c: text channels, d: model channels
+# b: batch, n: mel frames, f: mel bins, c: text channels, d: model channels,
+# k: speaker d-vector channels
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from flowvox.models.infill.config import InfillTTSConfig
-from flowvox.models.infill.embed import InputEmbedding, TextEmbedding
+from flowvox.models.infill.embed import InputEmbedding, SpeakerEmbedding, TextEmbedding
 from flowvox.nn.attention import RotaryEmbedding
 from flowvox.nn.dit_block import AdaLayerNormFinal, DiTBlock
 from flowvox.nn.embeddings import TimestepEmbedding
@@ -26,9 +27,10 @@ class DiT(nn.Module):
     """v = DiT(x_t, cond, text features, t): velocity (b, n, f) of the noisy mel x_t.
 
     x = InputEmbedding(x_t, cond, text)            (b, n, d)
-    x = DiTBlock_i(x, TimeEmbedding(t)), i = 1..depth, RoPE in attention
+    c = TimeEmbedding(t) (+ W_g g, the speaker d-vector, when cond_dim > 0)
+    x = DiTBlock_i(x, c), i = 1..depth, RoPE in attention
     x = Linear(cat(x, x_input)) with the optional long skip
-    v = proj_out(AdaLNFinal(x, t))
+    v = proj_out(AdaLNFinal(x, c))
     AdaLN modulations and the output layers start at zero (AdaLN-zero): v = 0 at init.
     """
 
@@ -60,6 +62,8 @@ class DiT(nn.Module):
         )
         self.norm_out = AdaLayerNormFinal(dim)
         self.proj_out = nn.Linear(dim, config.mel_dim)
+        # the speaker d-vector (cond_dim > 0), made last: the other weights draw as without it
+        self.cond_embed = SpeakerEmbedding(config.cond_dim, dim) if config.cond_dim else None
         self._zero_init()
 
     def _zero_init(self) -> None:
@@ -78,10 +82,14 @@ class DiT(nn.Module):
         t: Tensor,
         mask: Tensor | None = None,
         drop_audio_cond: Tensor | None = None,
+        spk: Tensor | None = None,
     ) -> Tensor:
         """x_t, cond (b, n, f); text (b, n, c) encoded text; t (b,); mask (b, n) True on real
-        frames or None; drop_audio_cond (b,) bool or None -> velocity (b, n, f)."""
+        frames or None; drop_audio_cond (b,) bool or None; spk (b, k) speaker d-vectors
+        (cond_dim > 0) -> velocity (b, n, f)."""
         c = self.time_embed(t)  # (b, d)
+        if self.cond_embed is not None:
+            c = c + self.cond_embed(spk, drop_audio_cond)  # the speaker d-vector g
         x = self.input_embed(x_t, cond, text, drop_audio_cond, mask)  # (b, n, d)
         rope = self.rotary_embed(x.shape[1])
         residual = x

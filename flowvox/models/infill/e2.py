@@ -5,7 +5,7 @@ fillers to the mel length (by default no ConvNeXt blocks, and text_dim = mel wid
 concatenated to the noisy mel and the prompt by the same ``InputEmbedding``. The time is not
 an AdaLN condition: its embedding is prepended to the sequence as one extra token.
 
-    x = [TimeEmbedding(t); InputEmbedding(x_t, cond, text)]      (b, 1 + n, d)
+    x = [TimeEmbedding(t) (+ W_g g); InputEmbedding(x_t, cond, text)]      (b, 1 + n, d)
     layers 1 .. L/2 push their input; layers L/2+1 .. L pop the mirrored one and join it
     (concat: x = W · cat(x, skip); add: x = x + skip; none)
     each layer: x += Attn(RMSNorm(x)); x += FF(RMSNorm(x))
@@ -17,7 +17,8 @@ renaming, ``hide_padding=False`` and unpadded batches this computes what F5-TTS 
 computes; with padding it masks the text and position convolution as the DiT does (UNetT
 does not).
 """
-# b: batch, n: mel frames, f: mel bins, c: text channels, d: model channels
+# b: batch, n: mel frames, f: mel bins, c: text channels, d: model channels,
+# k: speaker d-vector channels
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from flowvox.models.infill.config import InfillTTSConfig
-from flowvox.models.infill.embed import InputEmbedding, TextEmbedding
+from flowvox.models.infill.embed import InputEmbedding, SpeakerEmbedding, TextEmbedding
 from flowvox.nn.attention import Attention, Rope, RotaryEmbedding
 from flowvox.nn.dit_block import FeedForward
 from flowvox.nn.embeddings import TimestepEmbedding
@@ -77,6 +78,8 @@ class E2Backbone(nn.Module):
         self.layers = nn.ModuleList([E2Layer(config, i >= half) for i in range(config.depth)])
         self.norm_out = RMSNorm(dim)
         self.proj_out = nn.Linear(dim, config.mel_dim)
+        # the speaker d-vector (cond_dim > 0), made last: the other weights draw as without it
+        self.cond_embed = SpeakerEmbedding(config.cond_dim, dim) if config.cond_dim else None
 
     def forward(
         self,
@@ -86,12 +89,17 @@ class E2Backbone(nn.Module):
         t: Tensor,
         mask: Tensor | None = None,
         drop_audio_cond: Tensor | None = None,
+        spk: Tensor | None = None,
     ) -> Tensor:
         """x_t, cond (b, n, f); text (b, n, c); t (b,); mask (b, n) or None;
-        drop_audio_cond (b,) bool or None -> velocity (b, n, f)."""
+        drop_audio_cond (b,) bool or None; spk (b, k) speaker d-vectors (cond_dim > 0) ->
+        velocity (b, n, f)."""
         hide = self.config.hide_padding
         x = self.input_embed(x_t, cond, text, drop_audio_cond, mask)  # (b, n, d)
-        x = torch.cat((self.time_embed(t)[:, None], x), dim=1)  # (b, 1 + n, d)
+        time = self.time_embed(t)  # (b, d)
+        if self.cond_embed is not None:
+            time = time + self.cond_embed(spk, drop_audio_cond)  # the speaker d-vector g
+        x = torch.cat((time[:, None], x), dim=1)  # (b, 1 + n, d)
         if mask is not None:
             mask = F.pad(mask, (1, 0), value=True)  # the time token is always real
         rope = self.rotary_embed(x.shape[1])

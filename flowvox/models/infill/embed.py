@@ -5,7 +5,8 @@ so that 0 becomes the filler token, and the sequence is cut or padded with fille
 mel length n: text and mel frames then line up position by position, and the model learns
 the alignment itself.
 """
-# b: batch, n: mel frames, l: text tokens, f: mel bins, c: text channels, d: model channels
+# b: batch, n: mel frames, l: text tokens, f: mel bins, c: text channels, d: model channels,
+# k: speaker d-vector channels
 
 from __future__ import annotations
 
@@ -143,3 +144,17 @@ class InputEmbedding(nn.Module):
             cond = cond.masked_fill(drop_audio_cond[:, None, None], 0.0)
         x = self.proj(torch.cat((x_t, cond, text), dim=-1))  # (b, n, d)
         return x + self.conv_pos_embed(x, mask)
+
+
+class SpeakerEmbedding(nn.Module):
+    """W g + b: a speaker d-vector g (b, k) -> (b, d), added to the time embedding; g = 0 on
+    the rows whose audio prompt is dropped (``InfillTTSConfig.cond_dim``)."""
+
+    def __init__(self, cond_dim: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, dim)
+
+    def forward(self, g: Tensor, drop_audio_cond: Tensor | None = None) -> Tensor:
+        if drop_audio_cond is not None:
+            g = g.masked_fill(drop_audio_cond[:, None], 0.0)
+        return self.proj(g)  # (b, d)

@@ -52,9 +52,10 @@ class MediaSample:
 
 
 def sample_for_media(
-    model: InfillTTS, mel: Tensor, text_ids: Tensor, config: MediaConfig
+    model: InfillTTS, mel: Tensor, text_ids: Tensor, config: MediaConfig, spk: Tensor | None = None
 ) -> MediaSample:
-    """Infill ``mel`` (n, f) after its first ``prompt_fraction`` with text ``text_ids`` (1, l)."""
+    """Infill ``mel`` (n, f) after its first ``prompt_fraction`` with text ``text_ids`` (1, l)
+    (and speaker d-vector ``spk`` (1, k) for a model with ``cond_dim`` > 0)."""
     n, f = mel.shape
     device = mel.device
     prompt = max(1, min(n - 1, int(round(config.prompt_fraction * n))))
@@ -67,11 +68,12 @@ def sample_for_media(
     cache = model.encode_text(text_ids, n) if rows == 1 else model.encode_text_cfg(text_ids, n)
     drop_audio = torch.arange(rows, device=device) >= 1  # (rows,) the second row unconditional
     conds = cond.expand(rows, n, f)
+    spks = None if spk is None else spk.expand(rows, -1)  # (rows, k), dropped in row 2
     grid = time_grid(config.nfe, "sway", config.sway).to(device)
     capture = _AttentionCapture(model) if config.attention else None
 
     def velocity(x: Tensor, t: Tensor) -> Tensor:
-        v = model(x.expand(rows, n, f), conds, cache, t.expand(rows), None, drop_audio)
+        v = model(x.expand(rows, n, f), conds, cache, t.expand(rows), None, drop_audio, spk=spks)
         return guidance.combine(v[:1], v[1:])  # (1, n, f)
 
     try:
@@ -84,12 +86,17 @@ def sample_for_media(
 
 
 def log_infill_media(
-    model: InfillTTS, mel: Tensor, text_ids: Tensor, config: MediaConfig, sink
+    model: InfillTTS,
+    mel: Tensor,
+    text_ids: Tensor,
+    config: MediaConfig,
+    sink,
+    spk: Tensor | None = None,
 ) -> MediaSample:
     """Write to ``sink`` (a ``flowvox.train.MediaSink``): image ``mel/true_top_generated_bottom``
     (2f, n), scalar ``media/infill_l1`` (mean |generated - truth| over generated frames),
     audio ``audio/generated`` and ``audio/true`` (Griffin-Lim), image ``attention/block0``."""
-    sample = sample_for_media(model, mel, text_ids, config)
+    sample = sample_for_media(model, mel, text_ids, config, spk)
     gen, p = sample.generated, sample.prompt_frames
     sink.image("mel/true_top_generated_bottom", torch.cat([gen.T, mel.T]).float().cpu())
     sink.scalar("media/infill_l1", float((gen[p:] - mel[p:]).abs().mean()))

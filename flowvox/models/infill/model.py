@@ -4,7 +4,8 @@ Training: for each utterance a random contiguous span covering 70-100 % of its f
 hidden; the model sees the rest as the audio prompt ``cond`` plus the full text, and learns
 the velocity that carries noise x_0 to the mel x_1 on the rectified path, the loss counting
 the hidden span only. Per sample, the audio prompt is dropped with p = 0.3 and prompt and
-text together with p = 0.2, which trains the unconditional velocity for guidance.
+text together with p = 0.2, which trains the unconditional velocity for guidance. With
+``cond_dim`` > 0 a speaker d-vector g joins the time embedding, dropped with the prompt.
 
 Inference: ``encode_text`` once per generation, then ``forward`` at every ODE step; for
 guidance run conditional and unconditional rows as one doubled batch (``encode_text_cfg``).
@@ -114,6 +115,7 @@ class InfillTTS(PretrainedModel):
         mask: Tensor | None = None,
         drop_audio_cond: Flags = False,
         drop_text: Flags = False,
+        spk: Tensor | None = None,
     ) -> Tensor:
         """Velocity (b, n, f) at the noisy mel x_t (b, n, f) and times t (b,).
 
@@ -122,6 +124,8 @@ class InfillTTS(PretrainedModel):
             text dropout is already in the cache and ``drop_text`` must stay False).
         mask: (b, n) bool, True on real frames, or None when no row is padded (faster).
         drop_audio_cond / drop_text: bool or (b,) bool per-sample condition dropout.
+        spk: (b, k) speaker d-vectors, exactly when ``cond_dim`` > 0; zeroed on the rows
+            whose audio prompt is dropped.
         """
         b, n, f = x_t.shape
         if f != self.config.mel_dim or cond_mel.shape != x_t.shape:
@@ -142,8 +146,18 @@ class InfillTTS(PretrainedModel):
                 f"text cache covers {tuple(cache.embed.shape[:2])} (b, n) but x_t has ({b}, {n}); "
                 "encode the text for the same batch and length"
             )
+        k = self.config.cond_dim
+        if k and (spk is None or spk.shape != (b, k)):
+            given = "none" if spk is None else tuple(spk.shape)
+            raise FlowvoxError(
+                f"spk {given}: this model takes a speaker d-vector per row, ({b}, {k})"
+            )
+        if not k and spk is not None:
+            raise FlowvoxError("spk: this model takes no speaker vector (cond_dim=0); drop spk")
         drop_audio = flags_for(drop_audio_cond, b, x_t.device)
-        return self.transformer(x_t, cond_mel, cache.embed, t, mask, drop_audio)
+        if spk is None:  # the backbone is called as it was before speaker vectors
+            return self.transformer(x_t, cond_mel, cache.embed, t, mask, drop_audio)
+        return self.transformer(x_t, cond_mel, cache.embed, t, mask, drop_audio, spk)
 
     def draw_training(
         self, mel_lengths: Tensor, n: int, generator: torch.Generator, dtype: torch.dtype
@@ -171,19 +185,30 @@ class InfillTTS(PretrainedModel):
         )
 
     def loss(
-        self, mel: Tensor, mel_lengths: Tensor, text_ids: Tensor, generator: torch.Generator
+        self,
+        mel: Tensor,
+        mel_lengths: Tensor,
+        text_ids: Tensor,
+        generator: torch.Generator,
+        spk: Tensor | None = None,
     ) -> LossOutput:
         """Span-infilling flow-matching loss of a batch.
 
         mel: (b, n, f) log-mels padded past ``mel_lengths`` (b,); text_ids: (b, l) padded with
-        -1. The random choices come from ``generator`` (see ``draw_training``).
+        -1. The random choices come from ``generator`` (see ``draw_training``). spk: (b, k)
+        speaker d-vectors (``cond_dim`` > 0).
         """
         self._check_batch(mel, mel_lengths, text_ids)
         draw = self.draw_training(mel_lengths, mel.shape[1], generator, mel.dtype)
-        return self._loss(mel, mel_lengths, text_ids, draw)
+        return self._loss(mel, mel_lengths, text_ids, draw, spk)
 
     def loss_with_draw(
-        self, mel: Tensor, mel_lengths: Tensor, text_ids: Tensor, draw: TrainingDraw
+        self,
+        mel: Tensor,
+        mel_lengths: Tensor,
+        text_ids: Tensor,
+        draw: TrainingDraw,
+        spk: Tensor | None = None,
     ) -> LossOutput:
         """The loss for given random choices.
 
@@ -191,15 +216,21 @@ class InfillTTS(PretrainedModel):
         cond = mel with the span zeroed;  loss = Σ_span (v - u)² / (span frames · f).
         """
         self._check_batch(mel, mel_lengths, text_ids)
-        return self._loss(mel, mel_lengths, text_ids, draw)
+        return self._loss(mel, mel_lengths, text_ids, draw, spk)
 
     def _loss(
-        self, mel: Tensor, mel_lengths: Tensor, text_ids: Tensor, draw: TrainingDraw
+        self,
+        mel: Tensor,
+        mel_lengths: Tensor,
+        text_ids: Tensor,
+        draw: TrainingDraw,
+        spk: Tensor | None = None,
     ) -> LossOutput:
         valid = lengths_to_mask(mel_lengths, mel.shape[1])  # (b, n)
         path = OTCFMPath(sigma_min=self.config.sigma_min).sample(draw.x_0, mel, draw.t)
         cond = mel.masked_fill(draw.span_mask[..., None], 0.0)  # (b, n, f)
-        pred = self(path.x_t, cond, text_ids, draw.t, valid, draw.drop_audio, draw.drop_text)
+        drops = (draw.drop_audio, draw.drop_text)
+        pred = self(path.x_t, cond, text_ids, draw.t, valid, *drops, spk)  # (b, n, f)
         counted = draw.span_mask & valid  # (b, n)
         loss = flow_matching_loss(pred, path.u_t, counted)
         return LossOutput(

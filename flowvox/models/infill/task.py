@@ -18,6 +18,10 @@ p = ``cond_drop_prob``; x_t = (1 - (1 - σ) t) x_0 + t x_1 and
 
     loss = Σ_span (v_θ(x_t, cond, text, t) - (x_1 - (1 - σ) x_0))² / (span frames · f)
 
+With ``model.cond_dim: 256`` each utterance is conditioned on the resemblyzer d-vector of
+another utterance of its speaker, drawn after the step's other random choices; the d-vectors
+are computed at the first start and cached in the prepared folder (``flowvox.data.dvectors``).
+
 The resolved model config (preset expanded, ``text_vocab_size`` from the vocab) replaces
 the ``model`` section, so checkpoints and the exported ``config.json`` hold every field.
 Models are read back with ``load_infill_model`` (``flowvox.models.infill.load``).
@@ -33,7 +37,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from flowvox.audio.dvector import DVECTOR_DIM
 from flowvox.data.dataset import Batch, MelDataset, Utterance, collate_utterances
+from flowvox.data.dvectors import SpeakerVectors, cached_dvectors, speaker_vectors
 from flowvox.data.manifest import read_manifest
 from flowvox.errors import FlowvoxError
 from flowvox.flow import OTCFMPath, flow_matching_loss
@@ -122,8 +128,16 @@ class InfillTTSTask(TTSTask):
 
     def __init__(self, config: InfillTaskConfig):
         super().__init__(config, media_split=config.data.media_split or "test")
+        cond_dim = self.model_config.cond_dim
+        if cond_dim not in (0, DVECTOR_DIM):
+            raise FlowvoxError(
+                f"model.cond_dim={cond_dim}: the speaker d-vectors (resemblyzer) have "
+                f"{DVECTOR_DIM} channels; set {DVECTOR_DIM}, or 0 for no speaker vector"
+            )
         config.model = self.model_config.to_dict()  # what checkpoints and export store
         self._media_item: tuple[Tensor, Tensor] | None = None
+        self.speakers: SpeakerVectors | None = None  # the training d-vectors (cond_dim > 0)
+        self._media_spk: Tensor | None = None  # (1, k) the media utterance's own d-vector
 
     # ------------------------------------------------------------------ trainer contract
     def build_modules(self) -> dict[str, nn.Module]:
@@ -131,6 +145,8 @@ class InfillTTSTask(TTSTask):
 
     def train_data(self) -> TrainData:
         dataset = self._dataset(self.config.data.split, filtered=True)
+        if self.model_config.cond_dim > 0:
+            self.speakers = speaker_vectors(self.prepared, dataset.entries)
         return TrainData(dataset, dataset.lengths, InfillCollate(self.text))
 
     def training_step(
@@ -144,12 +160,15 @@ class InfillTTSTask(TTSTask):
         mel, lengths = utt.mel, utt.mel_lengths  # (b, n, f), (b,)
         model._check_batch(mel, lengths, batch.text_ids)
         draw = model.draw_training(lengths, mel.shape[1], ctx.generator, mel.dtype)
+        spk = None
+        if self.model_config.cond_dim > 0:  # another utterance's d-vector, same speaker
+            assert self.speakers is not None, "train_data() builds the speaker vectors"
+            spk = self.speakers.draw(utt.indices, ctx.generator).to(mel)  # (b, k)
         valid = lengths_to_mask(lengths, mel.shape[1])  # (b, n)
         path = OTCFMPath(sigma_min=self.model_config.sigma_min).sample(draw.x_0, mel, draw.t)
         cond = mel.masked_fill(draw.span_mask[..., None], 0.0)  # (b, n, f) prompt only
-        pred = wrapped(
-            path.x_t, cond, batch.text_ids, draw.t, valid, draw.drop_audio, draw.drop_text
-        )  # (b, n, f)
+        drops = (draw.drop_audio, draw.drop_text)
+        pred = wrapped(path.x_t, cond, batch.text_ids, draw.t, valid, *drops, spk)  # (b, n, f)
         counted = draw.span_mask & valid  # (b, n)
         loss = flow_matching_loss(pred, path.u_t, counted)
         span = counted.sum().float() / valid.sum().clamp(min=1)
@@ -161,7 +180,8 @@ class InfillTTSTask(TTSTask):
         mel, text_ids = self.media_item()
         model = modules[self.export_module]
         device = next(model.parameters()).device
-        log_infill_media(model, mel.to(device), text_ids.to(device), self.config.media, sink)
+        spk = None if self._media_spk is None else self._media_spk.to(device)
+        log_infill_media(model, mel.to(device), text_ids.to(device), self.config.media, sink, spk)
 
     # ------------------------------------------------------------------ data
     def media_item(self) -> tuple[Tensor, Tensor]:
@@ -180,6 +200,8 @@ class InfillTTSTask(TTSTask):
             item = dataset[data.media_index]
             ids = pad_token_ids([self.text.encode(item.text) or [0]])  # (1, l)
             self._media_item = (item.mel, ids)
+            if self.model_config.cond_dim > 0:
+                self._media_spk = cached_dvectors(self.prepared, [item.audio_path])  # (1, k)
         return self._media_item
 
     def _dataset(self, split: str, filtered: bool) -> MelDataset:

@@ -243,8 +243,10 @@ def test_bad_run_files_are_one_line_errors(corpus, tmp_path):
 def test_the_packaged_run_files_load_and_the_tiny_one_trains_with_media(corpus, tmp_path):
     small = load_run_config(REPO / "configs/t2s-fm-small.yaml")
     assert (small.task, small.task_config.mode, small.task_config.model) == (
-        "t2s_fm", "supervised", "small"
-    )  # fmt: skip
+        "t2s_fm",
+        "supervised",
+        {"preset": "small"},
+    )  # fmt: skip  (a section, so that model.words_per_second can be --set for mode text_only)
     overrides = [
         f"data.tokenizer={corpus['tokenizer']}", "data.prepared=null",
         f"data.manifest={corpus['manifest']}", f"out_dir={tmp_path / 'run'}",
