@@ -6,8 +6,8 @@ durations (the prompt's by MAS), per-row seeded noise and the padded prompt come
 same ``plan_aligned`` as the torch backend, so a seed gives both backends the same x_0 and
 the same frames. The solver loop stays in Python (``flowvox.flow.solve``, any solver, any
 NFE); each velocity evaluation is one onnxruntime call of ``velocity.onnx``, with the
-conditional and unconditional halves inside it. ``OnnxVocoder`` runs ``vocoder.onnx``.
-Both run on the CPU provider in float32.
+conditional and unconditional halves inside it (a guidance-distilled model: one pass, w in).
+``OnnxVocoder`` runs ``vocoder.onnx``. Both run on the CPU provider in float32.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ kernels, no size read back into Python):
 - ``GuidedVelocity``: the aligned family's ``FrameDecoder`` with F5 guidance inside,
   v = v_c + w (v_c - v_u), both halves as ONE doubled batch exactly as ``AlignedTTS.synthesize``
   builds it (rows b..2b-1 drop prompt and text); w is an input, so one graph serves any cfg.
+  A guidance-distilled decoder (``guidance_embed``) takes w itself: ONE pass on b rows.
   ``TorchGuidedVelocity`` is the torch path it replaces, the reference of the checks.
 - ``VocosGraph``: the Vocos backbone as it is; the inverse STFT as a matmul with the
   windowed inverse real DFT basis and an overlap-add of padded hop-sized blocks.
@@ -36,7 +37,8 @@ class GuidedVelocity(nn.Module):
 
     x_t, cond, mu (b, n, f); t (b,); mask (b, n) bool, True on real frames; cfg () the F5
     weight w. v_c and v_u come from one decoder call on batch 2b; w = 0 returns v_c (the
-    unconditional half is still computed: the graph has no branch).
+    unconditional half is still computed: the graph has no branch). A ``guidance_embed``
+    decoder: v = v_θ(x_t, cond, mu, t, w), one call on batch b (the same inputs).
     """
 
     def __init__(self, decoder: FrameDecoder) -> None:
@@ -48,6 +50,8 @@ class GuidedVelocity(nn.Module):
     ) -> Tensor:
         b = x_t.shape[0]
         keep = torch.zeros_like(t, dtype=torch.bool)  # (b,)
+        if self.decoder.guidance_embed is not None:  # w is the decoder's input
+            return self.decoder(x_t, cond, mu, t, mask, keep, keep, None, torch.zeros_like(t) + cfg)
         drop = torch.cat((keep, ~keep))  # (2b,) False: conditional, True: unconditional
         v = self.decoder(
             torch.cat((x_t, x_t)),
@@ -64,12 +68,16 @@ class GuidedVelocity(nn.Module):
 
 class TorchGuidedVelocity(GuidedVelocity):
     """What the graph replaces, as a reference with the same inputs: ``AlignedTTS.synthesize``'s
-    ``guided_velocity`` with ``F5Guidance(cfg)`` (cfg 0: the conditional half alone)."""
+    ``guided_velocity`` with ``F5Guidance(cfg)`` (cfg 0: the conditional half alone); a
+    ``guidance_embed`` decoder: one call with w = cfg on every row."""
 
     def forward(
         self, x_t: Tensor, t: Tensor, cond: Tensor, mu: Tensor, mask: Tensor, cfg: Tensor
     ) -> Tensor:
         keep = torch.zeros_like(t, dtype=torch.bool)  # (b,)
+        if self.decoder.guidance_embed is not None:
+            w = torch.full_like(t, F5Guidance(float(cfg)).w)  # (b,)
+            return self.decoder(x_t, cond, mu, t, mask, keep, keep, None, w)
         rows = {"cond": cond, "mu": mu, "mask": mask, "drop": keep}
 
         def model_fn(x: Tensor, t: Tensor, c: dict) -> Tensor:

@@ -15,6 +15,7 @@ from flowvox.train.task import TrainTask
 # name -> "module:Class"; each model family adds its line when it lands.
 TASKS = MappingProxyType(
     {
+        "aligned_guidance_distill": "flowvox.models.aligned.distill:GuidanceDistillTask",
         "aligned_tts": "flowvox.models.aligned.task:AlignedTTSTask",
         "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
         "infill_tts": "flowvox.models.infill.task:InfillTTSTask",

@@ -38,6 +38,13 @@ class AlignedTTSConfig(PresetConfig):
     conditions an utterance on the d-vector of another utterance of its speaker
     (``flowvox.data.dvectors``), the Synthesizer on the reference clip's. 0 (the default)
     adds no weight: a model without it is unchanged.
+
+    ``guidance_embed`` makes the decoder take the F5 guidance weight w as an input (guidance
+    distillation, Meng et al. 2023; ``flowvox.models.aligned.distill``): c = TimeEmb(t) +
+    GuidanceEmb(w) (+ W_g g), GuidanceEmb the time MLP over a sinusoid of w with its last
+    layer zero-initialised (so a student loaded from its teacher starts as the teacher's
+    conditional model), and ``synthesize(cfg=w)`` makes ONE decoder call per ODE step instead
+    of the doubled conditional/unconditional batch. False (the default) adds no weight.
     """
 
     PRESET_FAMILY: ClassVar[str] = "aligned"
@@ -64,6 +71,7 @@ class AlignedTTSConfig(PresetConfig):
     ff_mult: float = 2.0
     dropout: float = 0.1
     cond_dim: int = 0  # width of the speaker d-vector g (256), 0: none
+    guidance_embed: bool = False  # w is a decoder input (a guidance-distilled student)
     mel: MelConfig | str = "vocos24k"
     tokenizer: str = "char"  # "char" (vocab file), "byte", or "phoneme:<language>" (espeak-ng)
     vocab_file: str | None = "vocab.txt"  # relative to the checkpoint directory

@@ -24,7 +24,6 @@ from torch import Tensor
 from flowvox.data.cache import mel_cache_name
 from flowvox.data.dataset import Batch, Utterance, collate_utterances
 from flowvox.data.manifest import ManifestEntry
-from flowvox.flow import F5Guidance, guided_velocity
 from flowvox.models.aligned.model import AlignedTTS
 from flowvox.models.training_text import PHONEME_PREFIX, TrainingText
 from flowvox.nn.duration import expand_by_durations
@@ -135,19 +134,9 @@ def align_utterances(
 def conditioned_velocity(
     model: AlignedTTS, mu_frames: Tensor, mask: Tensor, cfg: float = 0.0
 ) -> Callable[[Tensor, Tensor], Tensor]:
-    """v(x, t) of the module docstring for μ̃ (b, n, f) and mask (b, n): x (b, n, f), t (b,)."""
-    no = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)
-    rows = {"cond": torch.zeros_like(mu_frames), "mu": mu_frames, "mask": mask, "drop": no}
-
-    def model_fn(x: Tensor, t: Tensor, c: dict) -> Tensor:
-        return model.decoder(x, c["cond"], c["mu"], t, c["mask"], c["drop"], c["drop"])
-
-    guidance = F5Guidance(cfg)
-
-    def velocity(x: Tensor, t: Tensor) -> Tensor:
-        return guided_velocity(model_fn, x, t, rows, {**rows, "drop": ~no}, guidance)
-
-    return velocity
+    """v(x, t) of the module docstring for μ̃ (b, n, f) and mask (b, n): x (b, n, f), t (b,)
+    (``AlignedTTS.velocity_fn``: a guidance-distilled model takes w in one call)."""
+    return model.velocity_fn(torch.zeros_like(mu_frames), mu_frames, mask, cfg)
 
 
 def _where(model: AlignedTTS) -> tuple[torch.device, torch.dtype]:

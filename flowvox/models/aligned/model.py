@@ -18,13 +18,16 @@ Training, per batch (all random numbers from one generator):
 
 Inference (``synthesize``): encoder once; durations predicted (or given; an audio prompt's
 own tokens are aligned to it by MAS); μ̃ fixed; ODE from noise with F5 guidance
-v = v_c + w (v_c - v_u), conditional and unconditional rows as one doubled batch.
+v = v_c + w (v_c - v_u), conditional and unconditional rows as one doubled batch; a
+guidance-distilled model (``guidance_embed``) takes w as an input instead: v = v_θ(x, w), one
+batch of b rows per step.
 """
 # b: batch, l: tokens (blanks included), n: frames, f: mel bins, d: decoder channels,
 # e: encoder channels, c: global condition channels (speaker embedding)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -101,12 +104,14 @@ class AlignedSynthesis:
 
 
 class FrameDecoder(nn.Module):
-    """v = DiT(x_t, cond, μ̃, t [, g]) over frames -> (b, n, f).
+    """v = DiT(x_t, cond, μ̃, t [, g] [, w]) over frames -> (b, n, f).
 
-    x = W_in cat(x_t, cond, μ̃) + ConvPos;  c = TimeEmb(t) (+ W_g g);  AdaLN-zero DiT blocks
-    with RoPE and a key padding mask;  v = W_out AdaLNFinal(x, c), 0 at padding frames.
-    Dropped rows: cond = 0 where drop_audio, μ̃ = 0 where drop_text, and g = 0 where
-    drop_audio (the speaker goes with the prompt; CFG's unconditional row drops both).
+    x = W_in cat(x_t, cond, μ̃) + ConvPos;  c = TimeEmb(t) (+ GuidanceEmb(w)) (+ W_g g);
+    AdaLN-zero DiT blocks with RoPE and a key padding mask;  v = W_out AdaLNFinal(x, c), 0 at
+    padding frames. Dropped rows: cond = 0 where drop_audio, μ̃ = 0 where drop_text, and g = 0
+    where drop_audio (the speaker goes with the prompt; CFG's unconditional row drops both).
+    GuidanceEmb (``guidance_embed``) is ``TimestepEmbedding`` over w, its last layer zero at
+    init (GuidanceEmb(w) = 0: the model without it); w None reads as w = 0.
     """
 
     def __init__(self, config: AlignedTTSConfig) -> None:
@@ -114,6 +119,7 @@ class FrameDecoder(nn.Module):
         f, dim = config.mel_dim, config.dim
         self.time_embed = TimestepEmbedding(dim)
         self.cond_embed = nn.Linear(config.cond_dim, dim) if config.cond_dim > 0 else None
+        self.guidance_embed = TimestepEmbedding(dim) if config.guidance_embed else None
         self.input_proj = nn.Linear(3 * f, dim)
         self.conv_pos = ConvPositionEmbedding(dim)
         self.rotary = RotaryEmbedding(config.dim_head)
@@ -127,6 +133,9 @@ class FrameDecoder(nn.Module):
             layer = getattr(layer, "linear", layer)  # AdaLN-zero: v = 0 at init
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        if self.guidance_embed is not None:  # GuidanceEmb(w) = 0 until trained
+            nn.init.zeros_(self.guidance_embed.time_mlp[2].weight)
+            nn.init.zeros_(self.guidance_embed.time_mlp[2].bias)
 
     def forward(
         self,
@@ -138,11 +147,17 @@ class FrameDecoder(nn.Module):
         drop_audio: Tensor,
         drop_text: Tensor,
         g: Tensor | None = None,
+        w: Tensor | None = None,
     ) -> Tensor:
-        """x_t, cond, mu (b, n, f); t (b,); mask (b, n); drop_* (b,) bool; g (b, c)."""
+        """x_t, cond, mu (b, n, f); t (b,); mask (b, n); drop_* (b,) bool; g (b, c); w (b,)
+        guidance weights (``guidance_embed`` models only)."""
         cond = cond.masked_fill(drop_audio[:, None, None], 0.0)
         mu = mu.masked_fill(drop_text[:, None, None], 0.0)
         c = self.time_embed(t)  # (b, d)
+        if self.guidance_embed is not None:
+            c = c + self.guidance_embed(torch.zeros_like(t) if w is None else w.to(t))  # (b, d)
+        elif w is not None:
+            raise FlowvoxError("this model takes no guidance weight w: use synthesize(cfg=w)")
         if self.cond_embed is not None:
             if g is None:
                 raise FlowvoxError("this model needs a (batch, cond_dim) speaker vector: pass spk")
@@ -304,7 +319,8 @@ class AlignedTTS(PretrainedModel):
         ``durations`` (b, l) (model tokens, blanks included) overrides all of that.
         ``spk`` (b, c): the speaker vectors of a model with ``cond_dim`` > 0 (the reference's
         d-vector), dropped in guidance's unconditional rows.
-        ``cfg`` is the F5 weight w (0: off); ``sway`` None gives a uniform time grid.
+        ``cfg`` is the F5 weight w (0: off; a ``guidance_embed`` model's input, one decoder
+        call per step); ``sway`` None gives a uniform time grid.
         ``noise`` (b, n, f): the ODE's start x_0 instead of a draw from ``generator``; n must
         be the longest total of the durations (reflow pairs pass it with given durations).
         """
@@ -338,17 +354,7 @@ class AlignedTTS(PretrainedModel):
             p = min(n, prompt_mel.shape[1])
             cond[:, :p] = prompt_mel[:, :p].to(dtype)
             cond = cond.masked_fill(~keep, 0.0)
-        no = torch.zeros(b, dtype=torch.bool, device=device)
-        rows = {"cond": cond, "mu": ex.x, "mask": mask, "drop": no, "spk": spk}
-
-        def model_fn(x: Tensor, t: Tensor, c: dict) -> Tensor:
-            return self.decoder(x, c["cond"], c["mu"], t, c["mask"], c["drop"], c["drop"], c["spk"])
-
-        guidance = F5Guidance(cfg)
-
-        def velocity(x: Tensor, t: Tensor) -> Tensor:
-            return guided_velocity(model_fn, x, t, rows, {**rows, "drop": ~no}, guidance)
-
+        velocity = self.velocity_fn(cond, ex.x, mask, cfg, spk)
         gen_device = generator.device if generator is not None else device
         if noise is None:
             x_0 = torch.randn(b, n, self.config.mel_dim, generator=generator, device=gen_device)
@@ -363,6 +369,31 @@ class AlignedTTS(PretrainedModel):
         mel = torch.where(lengths_to_mask(p_frames, n)[..., None], cond, result.x)
         mel = mel.masked_fill(~mask[..., None], 0.0)
         return AlignedSynthesis(mel, durations, mask, p_frames, result.nfe)
+
+    def velocity_fn(
+        self, cond: Tensor, mu: Tensor, mask: Tensor, cfg: float, spk: Tensor | None = None
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """v(x, t) of the ODE, x (b, n, f), t (b,), for the prompt ``cond`` and μ̃ ``mu``
+        (b, n, f) on ``mask`` (b, n) with speaker vectors ``spk`` (b, c) or None.
+
+        F5 guidance v = v_c + w (v_c - v_u), w = ``cfg``, v_u dropping prompt, text and
+        speaker: one decoder call on the doubled batch (2b rows; w = 0: v_c on b rows). A
+        ``guidance_embed`` model: v = v_θ(x, cond, μ̃, t, w), one call on b rows.
+        """
+        guidance = F5Guidance(cfg)  # checks w >= 0
+        no = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)
+        if self.decoder.guidance_embed is not None:
+            w = torch.full(no.shape, guidance.w, dtype=mu.dtype, device=mu.device)  # (b,)
+            return lambda x, t: self.decoder(x, cond, mu, t, mask, no, no, spk, w)
+        rows = {"cond": cond, "mu": mu, "mask": mask, "drop": no, "spk": spk}
+
+        def model_fn(x: Tensor, t: Tensor, c: dict) -> Tensor:
+            return self.decoder(x, c["cond"], c["mu"], t, c["mask"], c["drop"], c["drop"], c["spk"])
+
+        def velocity(x: Tensor, t: Tensor) -> Tensor:
+            return guided_velocity(model_fn, x, t, rows, {**rows, "drop": ~no}, guidance)
+
+        return velocity
 
     def _prompt(
         self,
