@@ -17,7 +17,8 @@ generates and trains only what is missing):
    the same order to ``--compare-step`` steps (same batch, schedule, network, seed), against
    the flow run's checkpoint at that step (kept by the caller in ``WORK/keep/lfm-<step>``,
    as the flow run keeps only its newest checkpoints); both packed with the same VAE and
-   vocoder and judged on the test split at 10 and 100 steps, cfg 3.
+   vocoder and judged on the test split and the first ``--unseen`` clips of test_unseen at
+   10 and 100 steps, cfg 3.
 3. **RTF by stage** of ``flowvox sound`` at 10 steps, cfg 3 (model loaded, one warm-up):
    ``--rtf-clips`` captions of the model's default length, batch 1, this machine's CPU.
 
@@ -62,11 +63,19 @@ def flowvox_cli() -> str:
 
 def eval_table(model: Path, manifest: Path, out: Path, split: str, limit: int | None,
                steps, cfgs, copy: bool = True) -> str:  # fmt: skip
-    """``flowvox eval sound`` on one split; returns its results.md."""
+    """``flowvox eval sound`` on one split; returns its results.md, kept as
+    ``out/table-<split>-<steps>-<cfgs>.md`` so that a rerun of the study judges nothing twice
+    (delete the file, or ``out``, to measure again)."""
+    name = "-".join(["table", split, str(limit), *map(str, steps), "cfg", *map(str, cfgs)])
+    kept = out / f"{name}.md"
+    if kept.is_file():
+        return kept.read_text(encoding="utf-8")
     report = evaluate_sound_model(
         model, manifest, out, steps=steps, cfgs=cfgs, splits=(split,), limit=limit, copy=copy
     )
-    return report.results_md.read_text(encoding="utf-8")
+    text = report.results_md.read_text(encoding="utf-8")
+    atomic_write_text(kept, text)
+    return text
 
 
 def train_diffusion(work: Path, run_file: str, step: int) -> Path:
@@ -173,12 +182,14 @@ def main() -> None:
             work, diffusion_ckpt, f"diffusion-{args.compare_step}", vocoder
         )
         page += ["", f"## Flow matching vs diffusion, both at step {args.compare_step}"]
-        for name, folder in (("flow", flow), ("diffusion (DDIM)", diffusion)):
-            text = eval_table(
-                folder, manifest, study / f"compare-{folder.name}", "test", None,
-                (10, 100), (3.0,), copy=False,
-            )  # fmt: skip
-            page += ["", f"### {name}", "", body_of(text)]
+        for split, limit in (("test", None), ("test_unseen", args.unseen)):
+            for name, folder in (("flow", flow), ("diffusion (DDIM)", diffusion)):
+                suffix = "" if split == "test" else f"-{split}"
+                text = eval_table(
+                    folder, manifest, study / f"compare-{folder.name}{suffix}", split, limit,
+                    (10, 100), (3.0,), copy=False,
+                )  # fmt: skip
+                page += ["", f"### {name}, split {split}", "", body_of(text)]
     if "rtf" not in args.skip:
         t0 = time.perf_counter()
         times, seconds = stage_rtf(model, args.rtf_clips)
