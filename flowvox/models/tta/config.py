@@ -36,7 +36,8 @@ class LatentFlowConfig(PresetConfig):
       "flow": x_t = t x_1 + (1 - t) x_0, x_0 ~ N(0, I), t ~ U(``t_min``, 1); the network
           predicts u = x_1 - x_0; the network sees the time as ``time_scale`` · t (LAFMA: 999).
       "diffusion": DDPM with ``diffusion_steps`` steps (``beta_schedule`` linear from
-          ``beta_start`` to ``beta_end``, or cosine), x_k = sqrt(ᾱ_k) x_1 + sqrt(1 - ᾱ_k) ε;
+          ``beta_start`` to ``beta_end``, scaled_linear in √β as AudioLDM, or cosine),
+          x_k = sqrt(ᾱ_k) x_1 + sqrt(1 - ᾱ_k) ε;
           the network predicts ε and sees the step index k.
 
     Captions: ``caption_encoder`` "transformer" (trained with the model, over the ids of
@@ -84,7 +85,7 @@ class LatentFlowConfig(PresetConfig):
     t_min: float = 1e-3
     time_scale: float = 999.0
     diffusion_steps: int = 1000
-    beta_schedule: Literal["linear", "cosine"] = "linear"
+    beta_schedule: Literal["linear", "scaled_linear", "cosine"] = "linear"
     beta_start: float = 1e-4
     beta_end: float = 0.02
     # the VAE's latent scaling (latents are multiplied by it before the flow sees them)

@@ -85,12 +85,18 @@ def diffusion_alphas_cumprod(config: LatentFlowConfig) -> Tensor:
     """ᾱ_k = Π_{j<=k} (1 - β_j), (K,) float64.
 
     linear: β = linspace(beta_start, beta_end, K) (DDPM).
+    scaled_linear: β = linspace(√beta_start, √beta_end, K)² (latent diffusion's "linear";
+    AudioLDM/LAFMA use 0.0015 and 0.0195, K = 1000: ᾱ_K = 1.4e-4, where DDPM's 1e-4..0.02
+    linear ends at 4.0e-5; DDIM's first x̂₀ divides the ε error by √ᾱ_K: 0.012 or 0.0064).
     cosine: β_k = min(1 - g(k+1) / g(k), 0.999), g(k) = cos²((k/K + s) / (1 + s) · π/2),
     s = 0.008 (Nichol & Dhariwal).
     """
     k = config.diffusion_steps
     if config.beta_schedule == "linear":
         betas = torch.linspace(config.beta_start, config.beta_end, k, dtype=torch.float64)
+    elif config.beta_schedule == "scaled_linear":
+        root = torch.linspace(config.beta_start**0.5, config.beta_end**0.5, k, dtype=torch.float64)
+        betas = root**2
     else:
         s = 0.008
         steps = torch.arange(k + 1, dtype=torch.float64) / k

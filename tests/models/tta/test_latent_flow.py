@@ -64,7 +64,12 @@ def test_network_keeps_the_latent_shape_and_zeroes_padding(patch_time, t):
 
 @pytest.mark.parametrize(
     ("objective", "schedule"),
-    [("flow", "linear"), ("diffusion", "linear"), ("diffusion", "cosine")],
+    [
+        ("flow", "linear"),
+        ("diffusion", "linear"),
+        ("diffusion", "scaled_linear"),
+        ("diffusion", "cosine"),
+    ],
 )
 def test_loss_is_finite_and_trains_every_part(objective, schedule):
     model = make_model(objective=objective, beta_schedule=schedule).train()
@@ -180,7 +185,7 @@ def test_ten_euler_steps_on_the_exact_velocity_land_on_the_point():
     assert torch.allclose(out.latents, target, atol=1e-5) and out.nfe == 10
 
 
-@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("schedule", ["linear", "scaled_linear", "cosine"])
 def test_ddim_on_the_exact_epsilon_recovers_the_data(schedule):
     """Data a point x*: the exact ε̂(x_k, k) = (x_k - sqrt(ᾱ_k) x*) / sqrt(1 - ᾱ_k)."""
     model = make_model(objective="diffusion", beta_schedule=schedule)
@@ -330,3 +335,16 @@ def test_t5_caption_encoder_is_frozen_and_outside_the_state_dict(tmp_path):
     model.to(torch.float64)  # .to() reaches the frozen T5 as well (as .to(device) does)
     assert next(model.t5.model.parameters()).dtype == torch.float64
     assert not any(k.startswith("t5") for k in model.state_dict())
+
+
+def test_scaled_linear_is_latent_diffusions_schedule():
+    """AudioLDM's 0.0015..0.0195 in √β: β_0, β_K and ᾱ_K = 1.4e-4 (DDPM's linear: 4.0e-5)."""
+    model = make_model(
+        objective="diffusion", beta_schedule="scaled_linear", beta_start=0.0015, beta_end=0.0195
+    )
+    ab = model.alphas_cumprod.double()
+    assert 1 - float(ab[0]) == pytest.approx(0.0015, rel=1e-5)
+    assert 1 - float(ab[-1] / ab[-2]) == pytest.approx(0.0195, rel=1e-5)
+    assert float(ab[-1]) == pytest.approx(1.42e-4, rel=0.02)
+    ddpm = make_model(objective="diffusion", beta_schedule="linear")
+    assert float(ddpm.alphas_cumprod[-1]) == pytest.approx(4.04e-5, rel=0.02)
