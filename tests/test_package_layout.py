@@ -21,7 +21,7 @@ LAYERS = {  # top-level part of flowvox -> layer
     "train": 3,
     "vocoders": 4,
     "models": 5,
-    "infer": 6, "onnx": 6,  # the onnx backend is a Synthesizer backend; its export loads one
+    "infer": 6,
     "eval": 7, "bench": 7,
     "serve": 8,
     "cli": 9, "__main__": 9,

@@ -45,7 +45,7 @@ def add_export_onnx_parser(verbs: argparse._SubParsersAction, formatter_class: t
 
 def run_export_onnx(args: argparse.Namespace) -> None:
     from flowvox.infer.model_dir import MODEL_ENV, bundled_model_dir
-    from flowvox.onnx.folder import export_onnx
+    from flowvox.infer.onnx.folder import export_onnx
     from flowvox.utils.atomic import check_new_folder
 
     check_new_folder(args.out)  # before a model loads

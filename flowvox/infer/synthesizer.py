@@ -42,6 +42,7 @@ from flowvox.infer.model_dir import (
     named_voices,
     sampling_defaults,
 )
+from flowvox.infer.onnx.backend import OnnxAlignedBackend, load_onnx_vocoder
 from flowvox.infer.options import Speech, SynthesisOptions, resolve_options
 from flowvox.infer.reference import (
     RefAudio,
@@ -56,7 +57,6 @@ from flowvox.infer.sampling import ChunkJob
 from flowvox.infer.text import iter_text_chunks, text_language, token_ids
 from flowvox.infer.vocode import vocode_mels
 from flowvox.models.loading import PretrainedModel
-from flowvox.onnx.backend import OnnxAlignedBackend, load_onnx_vocoder
 from flowvox.text.tokenizers import Tokenizer
 from flowvox.vocoders.io import resolve_vocoder
 from flowvox.vocoders.pairing import check_vocoder_pairing
@@ -123,7 +123,7 @@ class Synthesizer:
 
         backend: "torch", or "onnx" for a folder written by ``flowvox export-onnx``: each ODE
         velocity evaluation and a neural vocoder with a graph run in onnxruntime on the CPU
-        (``flowvox.onnx.backend``); text encoding and durations stay in torch.
+        (``flowvox.infer.onnx.backend``); text encoding and durations stay in torch.
 
         vocoder: a vocoder directory, "griffin-lim", or a module; None takes the vocoder the
         model directory names (a ``vocoder/`` folder inside it, or config.json's "vocoder"

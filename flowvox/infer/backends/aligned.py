@@ -7,7 +7,7 @@ on the prompt, the rest the predicted ones / speed, so row i has L_i = sum_j d_i
 They are computed first (one text encoding) so that each row's noise x_0 (L_i, f) is drawn
 from its own ``torch.Generator().manual_seed(seed_i)`` (``initial_noise``): a chunk gets the
 same result alone or batched (``plan_aligned``). ``AlignedTTS.synthesize`` then solves all
-rows with those durations and noise (the ONNX backend, ``flowvox.onnx.backend``, solves the
+rows with those durations and noise (the ONNX backend, ``flowvox.infer.onnx.backend``, solves the
 same plan through onnxruntime); out[i, p:L_i] is returned (the prompt frames are dropped).
 A model with ``cond_dim`` > 0 gets the reference's d-vector on every row (``spk`` (b, k)), in
 the text encoding and in the ODE.

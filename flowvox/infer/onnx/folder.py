@@ -1,5 +1,5 @@
 """`flowvox export-onnx`: a model folder -> a self-contained folder that speaks through
-onnxruntime (``--backend onnx``); its files are listed in ``flowvox.onnx.layout``.
+onnxruntime (``--backend onnx``); its files are listed in ``flowvox.infer.onnx.layout``.
 
 The output is written under a temporary name beside OUT and renamed when complete. Before
 the rename every graph is run by onnxruntime against its torch module on inputs of other
@@ -22,11 +22,9 @@ from torch import Tensor, nn
 from flowvox.errors import FlowvoxError
 from flowvox.infer.backends import AlignedBackend, load_backend
 from flowvox.infer.model_dir import named_vocoder
-from flowvox.infer.synthesizer import Synthesizer
-from flowvox.models.loading import CONFIG_FILE, read_config_json
-from flowvox.onnx.export import export_graph, max_difference
-from flowvox.onnx.graphs import GuidedVelocity, TorchGuidedVelocity, vocoder_graph
-from flowvox.onnx.layout import (
+from flowvox.infer.onnx.export import export_graph, max_difference
+from flowvox.infer.onnx.graphs import GuidedVelocity, TorchGuidedVelocity, vocoder_graph
+from flowvox.infer.onnx.layout import (
     FORMAT_VERSION,
     MANIFEST_FILE,
     VELOCITY,
@@ -35,7 +33,9 @@ from flowvox.onnx.layout import (
     VOCODER_FILE,
     GraphSpec,
 )
-from flowvox.onnx.runtime import require
+from flowvox.infer.onnx.runtime import require
+from flowvox.infer.synthesizer import Synthesizer
+from flowvox.models.loading import CONFIG_FILE, read_config_json
 from flowvox.utils.atomic import atomic_folder, check_new_folder
 from flowvox.vocoders.io import load_vocoder
 from flowvox.vocoders.pairing import GRIFFIN_LIM_NAMES

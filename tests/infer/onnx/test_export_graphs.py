@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flowvox.onnx import export as export_module
-from flowvox.onnx.export import export_graph, max_difference
-from flowvox.onnx.graphs import GuidedVelocity, TorchGuidedVelocity, vocoder_graph
-from flowvox.onnx.layout import VELOCITY, VOCODER
-from flowvox.onnx.runtime import open_session, run
+from flowvox.infer.onnx import export as export_module
+from flowvox.infer.onnx.export import export_graph, max_difference
+from flowvox.infer.onnx.graphs import GuidedVelocity, TorchGuidedVelocity, vocoder_graph
+from flowvox.infer.onnx.layout import VELOCITY, VOCODER
+from flowvox.infer.onnx.runtime import open_session, run
 from flowvox.vocoders import HiFiGAN, HiFiGANConfig, Vocos, VocosConfig
 from tests.models.aligned_helpers import random_model, tiny_config
 

@@ -25,6 +25,8 @@ from flowvox.audio.mel import MelConfig
 from flowvox.errors import FlowvoxError
 from flowvox.flow import solve, time_grid
 from flowvox.infer.backends.aligned import AlignedBackend, plan_aligned
+from flowvox.infer.onnx.layout import VOCODER, VOCODER_FILE, read_manifest
+from flowvox.infer.onnx.runtime import open_session, run
 from flowvox.infer.options import SynthesisOptions
 from flowvox.infer.reference import Reference
 from flowvox.infer.sampling import ChunkJob, SampleResult
@@ -33,8 +35,6 @@ from flowvox.models.aligned.model import AlignedTTS
 from flowvox.models.loading import load_model_dir
 from flowvox.nn.duration import expand_by_durations
 from flowvox.nn.masks import lengths_to_mask
-from flowvox.onnx.layout import VOCODER, VOCODER_FILE, read_manifest
-from flowvox.onnx.runtime import open_session, run
 from flowvox.vocoders.io import load_vocoder_config
 from flowvox.vocoders.pairing import check_vocoder_pairing
 

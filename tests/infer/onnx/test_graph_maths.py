@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flowvox.onnx.graphs import (
+from flowvox.infer.onnx.graphs import (
     GuidedVelocity,
     HiFiGANGraph,
     TorchGuidedVelocity,

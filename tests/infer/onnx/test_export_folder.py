@@ -21,9 +21,9 @@ import soundfile as sf
 from flowvox.cli.main import main
 from flowvox.errors import FlowvoxError
 from flowvox.infer import Synthesizer
-from flowvox.onnx.backend import OnnxAlignedBackend, OnnxVocoder
-from flowvox.onnx.folder import export_onnx
-from flowvox.onnx.layout import MANIFEST_FILE
+from flowvox.infer.onnx.backend import OnnxAlignedBackend, OnnxVocoder
+from flowvox.infer.onnx.folder import export_onnx
+from flowvox.infer.onnx.layout import MANIFEST_FILE
 from flowvox.vocoders import GriffinLim
 from tests.infer.helpers import REF_TEXT
 

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from flowvox.errors import FlowvoxError
-from flowvox.onnx.layout import GraphSpec
-from flowvox.onnx.runtime import open_session, require, run
+from flowvox.infer.onnx.layout import GraphSpec
+from flowvox.infer.onnx.runtime import open_session, require, run
 
 EXPORTERS = ("dynamo", "torchscript")
 TORCHSCRIPT_OPSET = 17

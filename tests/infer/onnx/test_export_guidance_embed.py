@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from flowvox.infer import Synthesizer
+from flowvox.infer.onnx.folder import export_onnx, velocity_inputs
+from flowvox.infer.onnx.graphs import GuidedVelocity, TorchGuidedVelocity
 from flowvox.models.aligned.config import AlignedTTSConfig
-from flowvox.onnx.folder import export_onnx, velocity_inputs
-from flowvox.onnx.graphs import GuidedVelocity, TorchGuidedVelocity
 from tests.infer.helpers import REF_TEXT
 from tests.models.aligned_helpers import random_model, tiny_config
 
