@@ -27,46 +27,13 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.speak_timing import mels_of, time_lines
 from flowvox.bench.lines import pick_lines
 from flowvox.bench.report import hardware_lines
 from flowvox.infer import Synthesizer
 from flowvox.infer.model_dir import BUNDLED_DIR, named_voices
 from flowvox.infer.options import PRECISIONS, SynthesisOptions
 from flowvox.infer.vocode import vocode_mels
-
-
-class RecordingVocoder(torch.nn.Module):
-    """Wraps a vocoder and keeps the mels it is given (for the mel comparison)."""
-
-    def __init__(self, vocoder: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner, self.config = vocoder, vocoder.config
-        self.mels: list[torch.Tensor] = []
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:  # (1, n, f) -> (1, s)
-        self.mels.append(mel[0].clone())
-        return self.inner(mel)
-
-
-def time_lines(synth: Synthesizer, lines: list[str], prompt, opts) -> tuple[float, float]:
-    """(compute seconds, audio seconds) of speaking ``lines`` one at a time."""
-    compute = audio = 0.0
-    for text in lines:
-        start = time.perf_counter()
-        speech = synth.speak(text, *prompt, options=opts)
-        compute += time.perf_counter() - start
-        audio += speech.duration
-    return compute, audio
-
-
-def mels_of(synth: Synthesizer, lines: list[str], prompt, opts) -> list[torch.Tensor]:
-    """The generated mel (n, f) of each chunk of ``lines``, via a recording vocoder (chunks
-    are cut from the text alone, so every precision has the same ones)."""
-    recorder = RecordingVocoder(synth.vocoder)
-    twin = Synthesizer(synth.backend, None, recorder)  # int8: quantised alike (deterministic)
-    for text in lines:
-        twin.speak(text, *prompt, options=opts)
-    return recorder.mels
 
 
 def compare(mels: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[float, float, int]:
