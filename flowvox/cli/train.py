@@ -94,10 +94,14 @@ def add_export_parser(verbs: argparse._SubParsersAction, formatter_class: type) 
 
 def run_train(args: argparse.Namespace) -> None:
     from flowvox.train import train_from_config
+    from flowvox.train.setup import leave_process_group
 
-    result = train_from_config(
-        args.config, args.overrides, resume=args.resume, stop_at_step=args.stop_at_step
-    )
+    try:
+        result = train_from_config(
+            args.config, args.overrides, resume=args.resume, stop_at_step=args.stop_at_step
+        )
+    finally:
+        leave_process_group()  # this process ends here; a live gloo group can abort its exit
     if os.environ.get("RANK", "0") == "0":  # one summary under torchrun / accelerate launch
         skipped = sum(result.skipped.values())
         print(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from flowvox.errors import FlowvoxError
@@ -170,3 +171,11 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
         keys = list(dict.fromkeys([*old, *new]))
         return [c for k in keys for c in changed_keys(old.get(k), new.get(k), f"{prefix}{k}.")]
     return [] if old == new else [prefix.rstrip(".")]
+
+
+def leave_process_group() -> None:
+    """Destroy this process's torch.distributed group, if any, before the process ends: a
+    gloo group left alive at exit can abort it ("terminate called without an active
+    exception", SIGABRT) after the work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from flowvox.train import StepOutput, Trainer, load_run_config, run_config_from_dict
-from flowvox.train.setup import seed_all
+from flowvox.train.setup import leave_process_group, seed_all
 from tests.train.test_ddp import free_port, max_difference
 from tests.train.toy_tasks import ToyConfig, ToyRegressionTask, masked_mse, pad_items, run_dict
 
@@ -66,6 +66,7 @@ def record_shards_and_train(path: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(shards))
     trainer.fit(stop_at_step=3)
+    leave_process_group()
 
 
 def torchrun(args: list[str]) -> None:
