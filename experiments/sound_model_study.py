@@ -13,10 +13,11 @@ generates and trains only what is missing):
    cfg 3; the ground truth and its copy synthesis (vocoder alone, VAE + vocoder, with the
    VAE's mel L1) beside each.
 2. **Flow vs diffusion at equal training compute**: the same run file with
-   ``model.objective=diffusion`` (ε-prediction, DDIM sampling), trained on the same data in
+   ``model.objective=diffusion`` (DDIM sampling), once predicting ε (LAFMA's baseline) and
+   once v (``model.diffusion_prediction=v``), each trained on the same data in
    the same order to ``--compare-step`` steps (same batch, schedule, network, seed), against
    the flow run's checkpoint at that step (kept by the caller in ``WORK/keep/lfm-<step>``,
-   as the flow run keeps only its newest checkpoints); both packed with the same VAE and
+   as the flow run keeps only its newest checkpoints); all packed with the same VAE and
    vocoder and judged on the test split and the first ``--unseen`` clips of test_unseen at
    10 and 100 steps, cfg 3.
 3. **RTF by stage** of ``flowvox sound`` at 10 steps, cfg 3 (model loaded, one warm-up):
@@ -78,10 +79,14 @@ def eval_table(model: Path, manifest: Path, out: Path, split: str, limit: int | 
     return text
 
 
-def train_diffusion(work: Path, run_file: str, step: int) -> Path:
-    """The diffusion twin of the flow run, trained (or continued) to ``step``; its
-    checkpoint folder."""
-    out = work / "study" / "lfm-diffusion"
+DIFFUSION_TWINS = (("epsilon", ""), ("v", "-v"))  # prediction, folder suffix
+
+
+def train_diffusion(work: Path, run_file: str, step: int, prediction: str = "epsilon") -> Path:
+    """The diffusion twin of the flow run predicting ``prediction`` (ε or v), trained (or
+    continued) to ``step``; its checkpoint folder."""
+    suffix = dict(DIFFUSION_TWINS)[prediction]
+    out = work / "study" / f"lfm-diffusion{suffix}"
     ckpt = out / "checkpoints" / f"step-{step:07d}"
     if ckpt.is_dir():
         return ckpt
@@ -92,8 +97,8 @@ def train_diffusion(work: Path, run_file: str, step: int) -> Path:
         raise SystemExit(f"--compare-step {step} is not a multiple of checkpoint_every {keep}")
     sets = [
         f"out_dir={out}", f"data.prepared={work / 'prepared'}", f"data.vae={work / 'vae/model'}",
-        "model.objective=diffusion", "train.device=cpu", "train.progress_bar=false",
-        "train.keep_checkpoints=100",
+        "model.objective=diffusion", f"model.diffusion_prediction={prediction}",
+        "train.device=cpu", "train.progress_bar=false", "train.keep_checkpoints=100",
     ]  # fmt: skip
     cmd = [flowvox_cli(), "train", run_file, *resume, "--stop-at-step", str(step)]
     cmd += [x for s in sets for x in ("--set", s)]
@@ -175,15 +180,16 @@ def main() -> None:
         kept = work / "keep" / f"lfm-{args.compare_step:07d}"
         if not kept.is_dir():
             raise SystemExit(f"{kept}: the flow run's checkpoint at the compared step is missing")
-        diffusion_ckpt = train_diffusion(work, args.run_file, args.compare_step)
         vocoder = vocoder_of(model, work)
-        flow = packed_checkpoint(work, kept, f"flow-{args.compare_step}", vocoder)
-        diffusion = packed_checkpoint(
-            work, diffusion_ckpt, f"diffusion-{args.compare_step}", vocoder
-        )
-        page += ["", f"## Flow matching vs diffusion, both at step {args.compare_step}"]
+        systems = [("flow", packed_checkpoint(work, kept, f"flow-{args.compare_step}", vocoder))]
+        for prediction, suffix in DIFFUSION_TWINS:
+            ckpt = train_diffusion(work, args.run_file, args.compare_step, prediction)
+            name = f"diffusion{suffix}-{args.compare_step}"
+            systems.append((f"diffusion, {prediction}-prediction (DDIM)",
+                            packed_checkpoint(work, ckpt, name, vocoder)))  # fmt: skip
+        page += ["", f"## Flow matching vs diffusion, all at step {args.compare_step}"]
         for split, limit in (("test", None), ("test_unseen", args.unseen)):
-            for name, folder in (("flow", flow), ("diffusion (DDIM)", diffusion)):
+            for name, folder in systems:
                 suffix = "" if split == "test" else f"-{split}"
                 text = eval_table(
                     folder, manifest, study / f"compare-{folder.name}{suffix}", split, limit,

@@ -11,17 +11,17 @@ from flowvox.utils.atomic import check_output_file, check_output_folder
 
 EXAMPLES_SOUND = """A sound model is a folder: a latent flow model (model.safetensors + config.json)
 with its mel VAE in vae/ and a vocoder for the VAE's mel in vocoder/ (else Griffin-Lim).
-No sound model is bundled yet: pass --model DIR.
+Without --model the bundled one (flowvox/sound_model, trained on `flowvox corpus sounds`) runs.
 --cfg is LAFMA's weight w in u = u_u + w (u_c - u_u): 1 = no guidance, 0 = ignore the
 caption, 3 = LAFMA's default. --seconds is rounded to the VAE's 40 ms frame steps.
 --captions FILE OUT_DIR: line n -> OUT_DIR/<n>.wav (n zero-padded to 5 digits, seed S + n
 with --seed S) and OUT_DIR/manifest.jsonl; run it again to finish: finished wavs are kept.
 
 examples:
-  flowvox sound "a dog barks twice" -o dog.wav --model runs/tta/sound
-  flowvox sound "rain on a tin roof" -o rain.wav --model M --seconds 5 --steps 20 --seed 1
-  echo "a church bell rings" | flowvox sound - -o bell.wav --model M
-  flowvox sound --captions captions.txt sounds/ --model M --seconds 5 --seed 0
+  flowvox sound "three short high beeps, then a man speaks" -o out.wav
+  flowvox sound "brown noise fading in" -o n.wav --seconds 5 --steps 20 --seed 1
+  echo "a low square tone" | flowvox sound - -o tone.wav --model runs/tta/sound
+  flowvox sound --captions captions.txt sounds/ --seconds 5 --seed 0
 """
 
 

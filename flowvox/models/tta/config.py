@@ -38,7 +38,11 @@ class LatentFlowConfig(PresetConfig):
       "diffusion": DDPM with ``diffusion_steps`` steps (``beta_schedule`` linear from
           ``beta_start`` to ``beta_end``, scaled_linear in √β as AudioLDM, or cosine),
           x_k = sqrt(ᾱ_k) x_1 + sqrt(1 - ᾱ_k) ε;
-          the network predicts ε and sees the step index k.
+          the network sees the step index k and predicts (``diffusion_prediction``) ε
+          (DDPM, AudioLDM, LAFMA's baseline) or v = sqrt(ᾱ_k) ε - sqrt(1 - ᾱ_k) x_1
+          (Salimans & Ho 2022: x̂_1 = sqrt(ᾱ_k) x_k - sqrt(1 - ᾱ_k) v never divides by
+          sqrt(ᾱ_k), which ε's x̂_1 = (x_k - sqrt(1 - ᾱ_k) ε̂) / sqrt(ᾱ_k) does: at k = 999
+          an ε error of 0.1 becomes an x̂_1 error of 8 to 16).
 
     Captions: ``caption_encoder`` "transformer" (trained with the model, over the ids of
     ``tokenizer``) or "t5" (a frozen T5 encoder from the local folder ``t5_path``, width
@@ -88,6 +92,7 @@ class LatentFlowConfig(PresetConfig):
     beta_schedule: Literal["linear", "scaled_linear", "cosine"] = "linear"
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    diffusion_prediction: Literal["epsilon", "v"] = "epsilon"
     # the VAE's latent scaling (latents are multiplied by it before the flow sees them)
     scaling_factor: float = 1.0
     # "global": the flow sees the scaled latents z as they are (LAFMA). "per_bin": it sees

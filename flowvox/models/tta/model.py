@@ -219,6 +219,8 @@ class LatentFlow(PretrainedModel):
             ab = self.alphas_cumprod[draw.time].to(latents.dtype)[:, None, None, None]
             x = ab.sqrt() * latents + (1 - ab).sqrt() * draw.noise  # (b, c, t, f)
             target, tau = draw.noise, draw.time.to(latents.dtype)
+            if self.config.diffusion_prediction == "v":
+                target = ab.sqrt() * draw.noise - (1 - ab).sqrt() * latents
         pred = self.network(x, tau, caption.x, caption.mask, frame_mask)  # (b, c, t, f)
         valid = frame_mask[:, None, :, None].expand(pred.shape)
         return LossOutput(flow_matching_loss(pred, target, valid), pred, target, draw)
@@ -290,8 +292,13 @@ class LatentFlow(PretrainedModel):
             a_k = ab[k].to(x.dtype)
             a_next = ab[ks[i + 1]].to(x.dtype) if i + 1 < steps else x.new_tensor(1.0)
             tau = torch.full((x.shape[0],), float(k), device=x.device, dtype=x.dtype)
-            eps = eps_fn(x, tau)
-            x_1 = (x - (1 - a_k).sqrt() * eps) / a_k.sqrt()  # the predicted data
+            out = eps_fn(x, tau)  # ε̂ or v̂ (config.diffusion_prediction)
+            if self.config.diffusion_prediction == "v":
+                x_1 = a_k.sqrt() * x - (1 - a_k).sqrt() * out  # the predicted data
+                eps = (1 - a_k).sqrt() * x + a_k.sqrt() * out
+            else:
+                eps = out
+                x_1 = (x - (1 - a_k).sqrt() * eps) / a_k.sqrt()
             x = a_next.sqrt() * x_1 + (1 - a_next).sqrt() * eps
         return x, len(ks)
 

@@ -69,10 +69,14 @@ def test_network_keeps_the_latent_shape_and_zeroes_padding(patch_time, t):
         ("diffusion", "linear"),
         ("diffusion", "scaled_linear"),
         ("diffusion", "cosine"),
+        ("diffusion-v", "scaled_linear"),
     ],
 )
 def test_loss_is_finite_and_trains_every_part(objective, schedule):
-    model = make_model(objective=objective, beta_schedule=schedule).train()
+    objective, _, prediction = objective.partition("-")
+    model = make_model(
+        objective=objective, beta_schedule=schedule, diffusion_prediction=prediction or "epsilon"
+    ).train()
     ids, mask = captions()
     latents = torch.randn(3, 8, 9, 16)
     out = model.loss(latents, torch.tensor([9, 5, 2]), ids, mask, torch.Generator().manual_seed(0))
@@ -116,6 +120,40 @@ def test_diffusion_loss_is_the_epsilon_mse_of_the_ddpm_forward_process():
     x_k = ab.sqrt() * x_1 + (1 - ab).sqrt() * eps
     assert torch.allclose(out.loss, (x_k - eps).square().mean(), rtol=1e-6)
     assert model.network.calls[0][1].tolist() == [0.0, 999.0]  # the step index k
+
+
+
+def test_v_prediction_loss_targets_v_of_the_same_forward_process():
+    """v = sqrt(ᾱ_k) ε - sqrt(1 - ᾱ_k) x_1 on the same x_k as ε-prediction."""
+    model = make_model(objective="diffusion", diffusion_prediction="v")
+    model.network = FakeNet(lambda x, tau, cm: x)
+    x_1, eps = torch.randn(2, 8, 5, 16), torch.randn(2, 8, 5, 16)
+    k = torch.tensor([3, 900])
+    draw = TrainingDraw(noise=eps, time=k, drop=torch.zeros(2, dtype=bool))
+    ids, mask = captions(CAPTIONS[:2])
+    out = model.loss(x_1, torch.tensor([5, 5]), ids, mask, draw=draw)
+    ab = model.alphas_cumprod[k][:, None, None, None]
+    x_k = ab.sqrt() * x_1 + (1 - ab).sqrt() * eps
+    v = ab.sqrt() * eps - (1 - ab).sqrt() * x_1
+    assert torch.allclose(out.target, v, atol=1e-6)
+    assert torch.allclose(out.loss, (x_k - v).square().mean(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "scaled_linear"])
+def test_ddim_on_the_exact_v_recovers_the_data(schedule):
+    """The exact v̂(x_k, k) for data at a point x*: from ε̂ = (x_k - sqrt(ᾱ) x*) / sqrt(1 - ᾱ)."""
+    model = make_model(objective="diffusion", beta_schedule=schedule, diffusion_prediction="v")
+    target = torch.randn(1, 8, 5, 16)
+
+    def v(x, tau, cm):
+        ab = model.alphas_cumprod[tau.long()][:, None, None, None]
+        eps = (x - ab.sqrt() * target) / (1 - ab).sqrt()
+        return ab.sqrt() * eps - (1 - ab).sqrt() * target
+
+    model.network = FakeNet(v)
+    ids, mask = captions(["x"])
+    out = model.sample(ids, mask, 5, steps=4, cfg=3.0, seeds=[0])
+    assert torch.allclose(out.latents, target, atol=1e-4) and out.nfe == 4
 
 
 @pytest.mark.parametrize("w", [0.0, 1.0, 3.0])
