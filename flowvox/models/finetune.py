@@ -13,9 +13,16 @@ model folder of the same family (an export of ``flowvox train``, ``save_pretrain
    token keeps its id; the appended symbols are recorded in the run's ``new_tokens``;
 4. starts from its weights, each text-embedding table (``PretrainedModel.token_rows``) grown
    by one row per new symbol (``grow_token_rows``); every other tensor must fit exactly, so
-   another architecture (dim, depth, backbone) is a one-line error naming the tensors.
+   another architecture (dim, depth, backbone) is a one-line error naming the tensors;
+5. when the run adds a speaker vector (the run's ``cond_dim`` > 0, the folder's 0: e.g.
+   ``model: {cond_dim: 256}`` over the bundled voice), starts the weights the condition adds
+   (``speaker_weights``: every projection W g + b of the vector g, in the aligned family's
+   encoder and decoder and the infilling backbones) at W = 0, b = 0. The reverse, dropping a
+   speaker vector the folder's model was trained with, is a one-line error.
 
-Before any training step, text made of old tokens gives exactly the old model's outputs.
+Before any training step, text made of old tokens gives exactly the old model's outputs, for
+any speaker vector g: each projection adds 0 until training moves it, and its gradient
+(dL/dW = dL/dy g^T, dL/db = dL/dy) is not 0, so it learns from the first step.
 
 New rows (``new_rows``), drawn from a ``torch.Generator``:
 
@@ -71,8 +78,18 @@ class StartModel:
     def state_for(
         self, model: PretrainedModel, new_rows: NewRows, generator: torch.Generator
     ) -> dict[str, Tensor]:
-        """This folder's weights grown to ``model``'s vocab, checked to fit ``model``."""
+        """This folder's weights grown to ``model``'s vocab (and speaker condition), checked
+        to fit ``model``."""
+        had, has = (getattr(c, "cond_dim", 0) for c in (self.config, model.config))
+        if had and not has:
+            raise FlowvoxError(
+                f"init_from={self.folder} has a speaker vector (cond_dim={had}) that the run's "
+                "model drops (cond_dim=0), and a model cannot start without a condition it was "
+                f"trained with; set model.cond_dim={had}"
+            )
         state = read_weights(self.folder)
+        if has and not had:
+            state.update(speaker_weights(model))
         old, new = self.tokenizer.vocab_size, model.config.text_vocab_size
         if new != old:
             for key, first in model.token_rows.items():
@@ -95,6 +112,17 @@ def read_start(folder: str | os.PathLike, family: ModelFamily) -> StartModel:
     except FlowvoxError as err:
         raise FlowvoxError(f"init_from={folder}: {err}") from err
     return StartModel(path, config, tokenizer)
+
+
+def speaker_weights(model: PretrainedModel) -> dict[str, Tensor]:
+    """Zeros for every tensor of ``model`` that its speaker condition (``cond_dim`` > 0) adds,
+    found as the keys the same model with ``cond_dim`` 0 lacks (built on the meta device: no
+    memory, no random draws). Each of them is a projection W g + b of the speaker vector g
+    added to a hidden state, so zeros make the model compute what it did without them."""
+    with torch.device("meta"):
+        without = type(model)(model.config.replace(cond_dim=0)).state_dict().keys()
+    own = model.state_dict()
+    return {k: torch.zeros_like(v, device="cpu") for k, v in own.items() if k not in without}
 
 
 def grow_token_rows(
