@@ -16,6 +16,7 @@ from flowvox.train.task import TrainTask
 TASKS = MappingProxyType(
     {
         "aligned_guidance_distill": "flowvox.models.aligned.distill:GuidanceDistillTask",
+        "aligned_shortcut_distill": "flowvox.models.aligned.shortcut:ShortcutDistillTask",
         "aligned_tts": "flowvox.models.aligned.task:AlignedTTSTask",
         "fastpitch": "flowvox.models.fastpitch.task:FastPitchTask",
         "infill_tts": "flowvox.models.infill.task:InfillTTSTask",

@@ -86,6 +86,11 @@ def export_onnx(
             f"{src}: a speaker-vector model (cond_dim={model.config.cond_dim}) has no ONNX "
             "export; speak it with --backend torch"
         )
+    if model.config.step_embed:
+        raise FlowvoxError(
+            f"{src}: a shortcut student (step_embed) has no ONNX export (its graph has no "
+            "step-size input); speak it with --backend torch"
+        )
     named = named_vocoder(src)
     neural = named is not None and named.lower() not in GRIFFIN_LIM_NAMES
     vocoder = None

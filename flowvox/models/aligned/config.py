@@ -45,6 +45,12 @@ class AlignedTTSConfig(PresetConfig):
     layer zero-initialised (so a student loaded from its teacher starts as the teacher's
     conditional model), and ``synthesize(cfg=w)`` makes ONE decoder call per ODE step instead
     of the doubled conditional/unconditional batch. False (the default) adds no weight.
+
+    ``step_embed`` makes the decoder also take the step size d in [0, 1] (shortcut models,
+    Frans et al. 2024; ``flowvox.models.aligned.shortcut``): c gains StepEmb(d), the same
+    kind of zero-initialised MLP, d = 0 being the instantaneous velocity; ``synthesize`` then
+    takes Euler steps on the uniform grid and tells the decoder d = 1/nfe, so 1 or 2 steps
+    make a sample. False (the default) adds no weight.
     """
 
     PRESET_FAMILY: ClassVar[str] = "aligned"
@@ -72,6 +78,7 @@ class AlignedTTSConfig(PresetConfig):
     dropout: float = 0.1
     cond_dim: int = 0  # width of the speaker d-vector g (256), 0: none
     guidance_embed: bool = False  # w is a decoder input (a guidance-distilled student)
+    step_embed: bool = False  # the step size d is a decoder input (a shortcut student)
     mel: MelConfig | str = "vocos24k"
     tokenizer: str = "char"  # "char" (vocab file), "byte", or "phoneme:<language>" (espeak-ng)
     vocab_file: str | None = "vocab.txt"  # relative to the checkpoint directory

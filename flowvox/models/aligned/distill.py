@@ -39,6 +39,7 @@ export is an ordinary aligned model folder (``guidance_embed`` on; config.json r
 ``teacher`` and ``teacher_weights_sha1``) that ``flowvox speak --model``, ``flowvox pack``
 and ``flowvox export-onnx`` use as any aligned model; the Synthesizer's cfg goes in as w.
 Not done: x_t drawn from the teacher's own ODE trajectories instead of the data path.
+``aligned_shortcut_distill`` (``shortcut.py``, a one/two-step student) builds on this task.
 """
 # b: batch, l: tokens (blanks included), n: frames, f: mel bins, c: speaker channels
 
@@ -128,8 +129,12 @@ def teacher_guided_velocity(
     spk: Tensor | None = None,
 ) -> Tensor:
     """v_c + w (v_c - v_u) (b, n, f) with a weight per row, w (b,): the decoder on the doubled
-    batch (rows b..2b-1 drop prompt, text and speaker), as ``AlignedTTS.velocity_fn``."""
+    batch (rows b..2b-1 drop prompt, text and speaker), as ``AlignedTTS.velocity_fn``; a
+    guidance-distilled decoder (``guidance_embed``) gives it in one call on b rows."""
     b = x_t.shape[0]
+    if decoder.guidance_embed is not None:  # w is its input (a shortcut student's teacher)
+        no = torch.zeros(b, dtype=torch.bool, device=x_t.device)
+        return decoder(x_t, cond, mu, t, mask, no, no, spk, w.to(x_t))
     drop = torch.arange(2 * b, device=x_t.device) >= b  # (2b,)
 
     def two(x: Tensor | None) -> Tensor | None:
@@ -165,11 +170,12 @@ def distill_batch(
     return DistillBatch(x_t, cond, mu, draw.t, w.to(mel), mask, counted, spk, target)
 
 
-def student_velocity(decoder: nn.Module, inputs: DistillBatch) -> Tensor:
-    """v_θ(x_t, cond, μ̃, t, w) (b, n, f): ONE call of the (wrapped) student decoder."""
+def student_velocity(decoder: nn.Module, inputs: DistillBatch, d: Tensor | None = None) -> Tensor:
+    """v_θ(x_t, cond, μ̃, t, w [, d]) (b, n, f): ONE call of the (wrapped) student decoder; d
+    (b,) the step sizes of a ``step_embed`` (shortcut) student."""
     no = torch.zeros_like(inputs.mask[:, 0])  # (b,) nothing dropped
     args = (inputs.x_t, inputs.cond, inputs.mu, inputs.t, inputs.mask)
-    return decoder(*args, no, no, inputs.spk, inputs.w)
+    return decoder(*args, no, no, inputs.spk, inputs.w, d)
 
 
 def student_config(
@@ -192,6 +198,7 @@ class GuidanceDistillTask(TrainTask):
 
     config_class = GuidanceDistillConfig
     export_module = "decoder"
+    new_prefixes: tuple[str, ...] = (GUIDANCE_PREFIX,)  # the student's tensors not the teacher's
 
     def __init__(self, config: GuidanceDistillConfig):
         super().__init__(config)
@@ -205,11 +212,7 @@ class GuidanceDistillTask(TrainTask):
             teacher_config, self.tokenizer = read_model_dir(self.teacher_dir, ALIGNED_FAMILY)
         except FlowvoxError as err:
             raise FlowvoxError(f"teacher={config.teacher}: {err}") from err
-        if teacher_config.guidance_embed:
-            raise FlowvoxError(
-                f"teacher={config.teacher} is already guidance-distilled (guidance_embed); "
-                "pass the model it was distilled from"
-            )
+        self.check_teacher(teacher_config)
         distill = config.distill
         if not 0.0 <= distill.w_min <= distill.w_max:
             raise FlowvoxError(
@@ -220,13 +223,27 @@ class GuidanceDistillTask(TrainTask):
         if config.data.vocab:
             raise FlowvoxError("data.vocab: the student reads the teacher's vocab; drop data.vocab")
         self.teacher_config = teacher_config
-        self.model_config = student_config(teacher_config, config.model)
+        self.model_config = self.make_student_config(teacher_config, config.model)
         self.prepared = prepared_folder(config.data)
         self.text = self._training_text()
         self.collate = AlignedCollate(self.text)
         self.speakers: SpeakerVectors | None = None  # the training d-vectors (cond_dim > 0)
         self.student: AlignedTTS | None = None  # built by build_modules
         config.model = self.model_config.to_dict()  # what checkpoints and export store
+
+    def check_teacher(self, teacher: AlignedTTSConfig) -> None:
+        """Refuse a teacher this task cannot distil (one already guidance-distilled)."""
+        if teacher.guidance_embed or teacher.step_embed:
+            raise FlowvoxError(
+                f"teacher={self.config.teacher} is already guidance-distilled (guidance_embed); "
+                "pass the model it was distilled from"
+            )
+
+    def make_student_config(
+        self, teacher: AlignedTTSConfig, changes: Mapping[str, Any] | None
+    ) -> AlignedTTSConfig:
+        """The student's config (``student_config``)."""
+        return student_config(teacher, changes)
 
     def _training_text(self) -> TrainingText:
         """The teacher's tokenizer; phoneme tokenizers get the splits' IPA once."""
@@ -245,7 +262,11 @@ class GuidanceDistillTask(TrainTask):
         teacher.load_state_dict(state)
         teacher.requires_grad_(False).eval()
         student = AlignedTTS(self.model_config)
-        new = {k: v for k, v in student.state_dict().items() if k.startswith(GUIDANCE_PREFIX)}
+        new = {
+            k: v
+            for k, v in student.state_dict().items()
+            if k.startswith(self.new_prefixes) and k not in state
+        }
         check_state_dict(student, {**state, **new}, where, fix="drop the model fields that "
                          "change the architecture (the student has the teacher's)")  # fmt: skip
         student.load_state_dict({**state, **new})
@@ -269,6 +290,14 @@ class GuidanceDistillTask(TrainTask):
         lo, hi = self.config.distill.w_min, self.config.distill.w_max
         return lo + (hi - lo) * torch.rand(b, generator=generator, device=generator.device)
 
+    def draw_speakers(self, batch: AlignedBatch, generator: torch.Generator) -> Tensor | None:
+        """(b, c): another utterance's d-vector of each row's speaker (``cond_dim``), else None."""
+        if self.model_config.cond_dim == 0:
+            return None
+        assert self.speakers is not None, "train_data() builds the speaker vectors"
+        mel = batch.utterances.mel
+        return self.speakers.draw(batch.utterances.indices, generator).to(mel)
+
     def training_step(
         self, modules: Mapping[str, nn.Module], batch: AlignedBatch, ctx: StepContext
     ) -> StepOutput:
@@ -276,10 +305,7 @@ class GuidanceDistillTask(TrainTask):
         mel, lengths = batch.utterances.mel, batch.utterances.mel_lengths  # (b, n, f), (b,)
         draw = teacher.draw_training(lengths, mel.shape[1], ctx.generator, mel.dtype)
         w = self.draw_weights(mel.shape[0], ctx.generator).to(mel)  # (b,)
-        spk = None
-        if self.model_config.cond_dim > 0:  # another utterance's d-vector, same speaker
-            assert self.speakers is not None, "train_data() builds the speaker vectors"
-            spk = self.speakers.draw(batch.utterances.indices, ctx.generator).to(mel)  # (b, c)
+        spk = self.draw_speakers(batch, ctx.generator)  # (b, c) or None
         inputs = distill_batch(teacher, batch, draw, w, spk, self.config.distill.loss_on)
         pred = student_velocity(modules["decoder"], inputs)  # (b, n, f)
         loss = flow_matching_loss(pred, inputs.target, inputs.counted)
@@ -297,21 +323,25 @@ class GuidanceDistillTask(TrainTask):
         if self.model_config.cond_dim > 0:
             spk = cached_dvectors(self.prepared, [item.audio_path]).to(device)  # (1, c)
 
-        def sample(model: AlignedTTS) -> Tensor:
+        def sample(model: AlignedTTS, nfe: int) -> Tensor:
             gen = torch.Generator().manual_seed(media.seed)
             out = model.synthesize(
-                ids.to(device), lengths.to(device), spk=spk, nfe=media.nfe, cfg=media.cfg,
+                ids.to(device), lengths.to(device), spk=spk, nfe=nfe, cfg=media.cfg,
                 generator=gen,
             )  # fmt: skip
             return out.mel[0].float().cpu()  # (m, f)
 
         try:
-            fake, guided = sample(student), sample(teacher)
+            fake, guided = sample(student, media.nfe), sample(teacher, self.teacher_media_nfe())
         except FlowvoxError:  # predicted durations past max_frames
             sink.scalar("media/frames_error", float("inf"))
             return
         log_duration_media(sink, item.mel, fake)
         sink.scalar("media/l1_to_teacher", float((fake - guided).abs().mean()))
+
+    def teacher_media_nfe(self) -> int:
+        """The steps of the teacher's media sample: the student's (``media.nfe``)."""
+        return self.config.media.nfe
 
     def _media_student(self, teacher: AlignedTTS, decoder: nn.Module) -> AlignedTTS:
         """The student for sampling: the teacher's encoder and predictor, ``decoder``."""

@@ -20,7 +20,8 @@ Inference (``synthesize``): encoder once; durations predicted (or given; an audi
 own tokens are aligned to it by MAS); μ̃ fixed; ODE from noise with F5 guidance
 v = v_c + w (v_c - v_u), conditional and unconditional rows as one doubled batch; a
 guidance-distilled model (``guidance_embed``) takes w as an input instead: v = v_θ(x, w), one
-batch of b rows per step.
+batch of b rows per step; a shortcut model (``step_embed``) is also told the Euler step size
+d = 1/nfe of its uniform grid (``flowvox.models.aligned.shortcut``). The decoder: ``decoder.py``.
 """
 # b: batch, l: tokens (blanks included), n: frames, f: mel bins, d: decoder channels,
 # e: encoder channels, c: global condition channels (speaker embedding)
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from flowvox.errors import FlowvoxError
 from flowvox.flow import (
@@ -44,16 +45,14 @@ from flowvox.flow import (
     time_grid,
 )
 from flowvox.models.aligned.config import ALIGNED_FAMILY, AlignedTTSConfig
+from flowvox.models.aligned.decoder import FrameDecoder
 from flowvox.models.loading import PretrainedModel
-from flowvox.nn.attention import RotaryEmbedding
-from flowvox.nn.dit_block import AdaLayerNormFinal, DiTBlock
 from flowvox.nn.duration import (
     DurationPredictor,
     duration_loss,
     durations_from_log,
     expand_by_durations,
 )
-from flowvox.nn.embeddings import ConvPositionEmbedding, TimestepEmbedding
 from flowvox.nn.mas import alignment_log_likelihood, monotonic_alignment_search, prior_loss
 from flowvox.nn.masks import lengths_to_mask, random_span_mask
 from flowvox.nn.text_encoder import TextEncoder, intersperse_padded
@@ -101,74 +100,6 @@ class AlignedSynthesis:
     mask: Tensor
     prompt_frames: Tensor
     nfe: int
-
-
-class FrameDecoder(nn.Module):
-    """v = DiT(x_t, cond, μ̃, t [, g] [, w]) over frames -> (b, n, f).
-
-    x = W_in cat(x_t, cond, μ̃) + ConvPos;  c = TimeEmb(t) (+ GuidanceEmb(w)) (+ W_g g);
-    AdaLN-zero DiT blocks with RoPE and a key padding mask;  v = W_out AdaLNFinal(x, c), 0 at
-    padding frames. Dropped rows: cond = 0 where drop_audio, μ̃ = 0 where drop_text, and g = 0
-    where drop_audio (the speaker goes with the prompt; CFG's unconditional row drops both).
-    GuidanceEmb (``guidance_embed``) is ``TimestepEmbedding`` over w, its last layer zero at
-    init (GuidanceEmb(w) = 0: the model without it); w None reads as w = 0.
-    """
-
-    def __init__(self, config: AlignedTTSConfig) -> None:
-        super().__init__()
-        f, dim = config.mel_dim, config.dim
-        self.time_embed = TimestepEmbedding(dim)
-        self.cond_embed = nn.Linear(config.cond_dim, dim) if config.cond_dim > 0 else None
-        self.guidance_embed = TimestepEmbedding(dim) if config.guidance_embed else None
-        self.input_proj = nn.Linear(3 * f, dim)
-        self.conv_pos = ConvPositionEmbedding(dim)
-        self.rotary = RotaryEmbedding(config.dim_head)
-        self.blocks = nn.ModuleList(
-            DiTBlock(dim, config.heads, config.dim_head, config.ff_mult, config.dropout)
-            for _ in range(config.depth)
-        )
-        self.norm_out = AdaLayerNormFinal(dim)
-        self.proj_out = nn.Linear(dim, f)
-        for layer in [b.attn_norm.linear for b in self.blocks] + [self.norm_out, self.proj_out]:
-            layer = getattr(layer, "linear", layer)  # AdaLN-zero: v = 0 at init
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        if self.guidance_embed is not None:  # GuidanceEmb(w) = 0 until trained
-            nn.init.zeros_(self.guidance_embed.time_mlp[2].weight)
-            nn.init.zeros_(self.guidance_embed.time_mlp[2].bias)
-
-    def forward(
-        self,
-        x_t: Tensor,
-        cond: Tensor,
-        mu: Tensor,
-        t: Tensor,
-        mask: Tensor,
-        drop_audio: Tensor,
-        drop_text: Tensor,
-        g: Tensor | None = None,
-        w: Tensor | None = None,
-    ) -> Tensor:
-        """x_t, cond, mu (b, n, f); t (b,); mask (b, n); drop_* (b,) bool; g (b, c); w (b,)
-        guidance weights (``guidance_embed`` models only)."""
-        cond = cond.masked_fill(drop_audio[:, None, None], 0.0)
-        mu = mu.masked_fill(drop_text[:, None, None], 0.0)
-        c = self.time_embed(t)  # (b, d)
-        if self.guidance_embed is not None:
-            c = c + self.guidance_embed(torch.zeros_like(t) if w is None else w.to(t))  # (b, d)
-        elif w is not None:
-            raise FlowvoxError("this model takes no guidance weight w: use synthesize(cfg=w)")
-        if self.cond_embed is not None:
-            if g is None:
-                raise FlowvoxError("this model needs a (batch, cond_dim) speaker vector: pass spk")
-            c = c + self.cond_embed(g.masked_fill(drop_audio[:, None], 0.0))  # (b, d)
-        x = self.input_proj(torch.cat((x_t, cond, mu), dim=-1))  # (b, n, d)
-        x = x + self.conv_pos(x, mask)
-        rope = self.rotary(x.shape[1])
-        for block in self.blocks:
-            x = block(x, c, rope, mask)
-        v = self.proj_out(self.norm_out(x, c))  # (b, n, f)
-        return v.masked_fill(~mask[..., None], 0.0)
 
 
 class AlignedTTS(PretrainedModel):
@@ -320,10 +251,17 @@ class AlignedTTS(PretrainedModel):
         ``spk`` (b, c): the speaker vectors of a model with ``cond_dim`` > 0 (the reference's
         d-vector), dropped in guidance's unconditional rows.
         ``cfg`` is the F5 weight w (0: off; a ``guidance_embed`` model's input, one decoder
-        call per step); ``sway`` None gives a uniform time grid.
+        call per step); ``sway`` None gives a uniform time grid. A ``step_embed`` (shortcut)
+        model takes Euler steps on the uniform grid told d = 1/nfe: other solvers and sway are
+        a ``FlowvoxError`` (sway 0 is the uniform grid).
         ``noise`` (b, n, f): the ODE's start x_0 instead of a draw from ``generator``; n must
         be the longest total of the durations (reflow pairs pass it with given durations).
         """
+        if self.decoder.step_embed is not None and (solver != "euler" or sway not in (None, 0)):
+            raise FlowvoxError(
+                f"solver={solver!r}, sway={sway}: a shortcut model (step_embed) takes Euler steps "
+                "of 1/nfe on a uniform grid; use solver 'euler' and sway 0"
+            )
         enc = self.encode(ids, lengths, spk)
         b, device, dtype = ids.shape[0], enc.mu.device, enc.mu.dtype
         prompt = self._prompt(enc, lengths, prompt_mel, prompt_frames, prompt_tokens)
@@ -354,7 +292,8 @@ class AlignedTTS(PretrainedModel):
             p = min(n, prompt_mel.shape[1])
             cond[:, :p] = prompt_mel[:, :p].to(dtype)
             cond = cond.masked_fill(~keep, 0.0)
-        velocity = self.velocity_fn(cond, ex.x, mask, cfg, spk)
+        grid = time_grid(nfe, "uniform" if sway is None else "sway", sway or 0.0, dtype=dtype)
+        velocity = self.velocity_fn(cond, ex.x, mask, cfg, spk, step=1.0 / nfe)
         gen_device = generator.device if generator is not None else device
         if noise is None:
             x_0 = torch.randn(b, n, self.config.mel_dim, generator=generator, device=gen_device)
@@ -364,31 +303,44 @@ class AlignedTTS(PretrainedModel):
             )
         else:
             x_0 = noise
-        grid = time_grid(nfe, "uniform" if sway is None else "sway", sway or 0.0, dtype=dtype)
         result = solve(velocity, x_0.to(device, dtype), grid, solver)
         mel = torch.where(lengths_to_mask(p_frames, n)[..., None], cond, result.x)
         mel = mel.masked_fill(~mask[..., None], 0.0)
         return AlignedSynthesis(mel, durations, mask, p_frames, result.nfe)
 
     def velocity_fn(
-        self, cond: Tensor, mu: Tensor, mask: Tensor, cfg: float, spk: Tensor | None = None
+        self,
+        cond: Tensor,
+        mu: Tensor,
+        mask: Tensor,
+        cfg: float,
+        spk: Tensor | None = None,
+        step: float = 0.0,
     ) -> Callable[[Tensor, Tensor], Tensor]:
         """v(x, t) of the ODE, x (b, n, f), t (b,), for the prompt ``cond`` and μ̃ ``mu``
         (b, n, f) on ``mask`` (b, n) with speaker vectors ``spk`` (b, c) or None.
 
         F5 guidance v = v_c + w (v_c - v_u), w = ``cfg``, v_u dropping prompt, text and
         speaker: one decoder call on the doubled batch (2b rows; w = 0: v_c on b rows). A
-        ``guidance_embed`` model: v = v_θ(x, cond, μ̃, t, w), one call on b rows.
+        ``guidance_embed`` model: v = v_θ(x, cond, μ̃, t, w), one call on b rows. A
+        ``step_embed`` model is also told the step size d = ``step`` (0: the instantaneous
+        velocity); other models ignore ``step``.
         """
         guidance = F5Guidance(cfg)  # checks w >= 0
         no = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)
+        d = None  # (b,) the step size of a step_embed model
+        if self.decoder.step_embed is not None:
+            d = torch.full(no.shape, float(step), dtype=mu.dtype, device=mu.device)
         if self.decoder.guidance_embed is not None:
             w = torch.full(no.shape, guidance.w, dtype=mu.dtype, device=mu.device)  # (b,)
-            return lambda x, t: self.decoder(x, cond, mu, t, mask, no, no, spk, w)
-        rows = {"cond": cond, "mu": mu, "mask": mask, "drop": no, "spk": spk}
+            return lambda x, t: self.decoder(x, cond, mu, t, mask, no, no, spk, w, d)
+        rows = {"cond": cond, "mu": mu, "mask": mask, "drop": no, "spk": spk, "d": d}
 
         def model_fn(x: Tensor, t: Tensor, c: dict) -> Tensor:
-            return self.decoder(x, c["cond"], c["mu"], t, c["mask"], c["drop"], c["drop"], c["spk"])
+            drop = c["drop"]
+            return self.decoder(
+                x, c["cond"], c["mu"], t, c["mask"], drop, drop, c["spk"], None, c["d"]
+            )
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
             return guided_velocity(model_fn, x, t, rows, {**rows, "drop": ~no}, guidance)

@@ -29,13 +29,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def write_aligned_dir(folder: Path, vocoder: bool = True) -> Path:
+def write_aligned_dir(folder: Path, vocoder: bool = True, **changes) -> Path:
     """A random tiny AlignedTTS folder as the aligned_tts task exports it; with ``vocoder`` a
-    cheap random Vocos in vocoder/; one named voice "v" (the default) and sampling.json."""
+    cheap random Vocos in vocoder/; one named voice "v" (the default) and sampling.json;
+    ``changes``: config fields over the tiny config."""
     folder.mkdir(parents=True)
     tokenizer = CharTokenizer(build_vocab(VOCAB_TEXTS))
     tokenizer.save(folder / "vocab.txt")
-    config = tiny_config(tokenizer.vocab_size, mel="vocos24k")
+    config = tiny_config(tokenizer.vocab_size, mel="vocos24k", **changes)
     model = random_model(config, seed=0, scale=0.1, dtype=torch.float32)
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.safetensors"

@@ -187,3 +187,11 @@ def test_the_default_dynamo_export_speaks_like_torch(aligned_dir, ref_wav, tmp_p
     onnx_synth = Synthesizer.from_pretrained(tmp_path / "onnx", backend="onnx")
     got, _ = onnx_synth.speak(TEXT, ref_wav, REF_TEXT, **FAST)
     assert got.shape == want.shape and np.abs(got - want).max() <= TOLERANCE
+
+
+def test_a_shortcut_student_is_refused_before_anything_is_written(tmp_path):
+    """Its graph would hold the d = 0 velocity only: wrong for the 1-2 steps it is for."""
+    student = write_aligned_dir(tmp_path / "student", vocoder=False, step_embed=True)
+    with pytest.raises(FlowvoxError, match="shortcut student.*--backend torch"):
+        export_onnx(student, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -122,7 +122,6 @@ def test_diffusion_loss_is_the_epsilon_mse_of_the_ddpm_forward_process():
     assert model.network.calls[0][1].tolist() == [0.0, 999.0]  # the step index k
 
 
-
 def test_v_prediction_loss_targets_v_of_the_same_forward_process():
     """v = sqrt(ᾱ_k) ε - sqrt(1 - ᾱ_k) x_1 on the same x_k as ε-prediction."""
     model = make_model(objective="diffusion", diffusion_prediction="v")
